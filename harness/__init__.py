@@ -1,0 +1,1 @@
+"""sparsebench harness: sweep specs, the runner, timing, environment capture and the CLI."""

@@ -1,0 +1,1 @@
+"""CPU sparse convolution kernels in C, built with cffi, with thin Python wrappers."""

@@ -1,0 +1,1 @@
+"""CUDA sparse convolution kernels loaded through PyCUDA, with thin Python wrappers."""

@@ -1,0 +1,1 @@
+"""Sparsity patterns (masks), the model zoo, the data sets and the training recipes."""

@@ -1,0 +1,1 @@
+"""HTML report pages built from the results store."""

@@ -1,0 +1,1 @@
+"""The results database: DuckDB schema, store, queries, Pareto frontiers, export and merge."""
