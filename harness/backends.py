@@ -1,0 +1,141 @@
+"""Convolution backends the harness can time: one registry entry each, no branches on names.
+
+A backend prepares a conv (weight already masked, pattern known) into a callable
+``conv(x, threads)`` and says which devices it runs on, whether it exploits sparsity (a
+dense backend is only timed on dense weights) and whether it can run on this machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class PreparedConv(Protocol):
+    kernel: str
+    isa: str
+
+    def __call__(self, x: Any, threads: int = 1) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    devices: tuple[str, ...]
+    exploits_sparsity: bool
+    availability: Callable[[], tuple[bool, str]]
+    prepare: Callable[..., PreparedConv]
+    build_info: Callable[[], dict[str, Any]]
+
+
+BACKENDS: dict[str, Backend] = {}
+
+
+def backend(name: str, *, devices: tuple[str, ...], exploits_sparsity: bool,
+            availability: Callable[[], tuple[bool, str]],
+            build_info: Callable[[], dict[str, Any]]) -> Callable:
+    """Register the decorated ``prepare(weight, *, pattern, stride, padding, bias, device)``."""
+
+    def register(prepare: Callable[..., PreparedConv]) -> Callable[..., PreparedConv]:
+        BACKENDS[name] = Backend(name, devices, exploits_sparsity, availability, prepare,
+                                 build_info)
+        return prepare
+
+    return register
+
+
+def available_backends() -> dict[str, str]:
+    """name -> '' if it runs here, else the reason it does not."""
+    status = {}
+    for name, b in BACKENDS.items():
+        ok, reason = b.availability()
+        status[name] = "" if ok else reason
+    return status
+
+
+class _TorchConv:
+    """torch.nn.functional.conv2d (oneDNN on the CPU, cuDNN on a GPU) as the dense baseline."""
+
+    kernel = "torch-conv2d"
+
+    def __init__(self, weight: Any, bias: Any, stride: int, padding: int) -> None:
+        import torch
+
+        self.weight, self.bias, self.stride, self.padding = weight, bias, stride, padding
+        self.isa = (torch.backends.cpu.get_cpu_capability().lower()
+                    if weight.device.type == "cpu" else "cudnn")
+
+    def __call__(self, x: Any, threads: int = 1) -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+
+def _always() -> tuple[bool, str]:
+    return True, ""
+
+
+def _torch_info() -> dict[str, Any]:
+    import torch
+
+    return {"compiler": "torch", "flags": torch.__config__.show().splitlines()[0].strip(),
+            "isa": torch.backends.cpu.get_cpu_capability()}
+
+
+@backend("torch", devices=("cpu", "cuda"), exploits_sparsity=False,
+         availability=_always, build_info=_torch_info)
+def _prepare_torch(weight: Any, *, pattern: Any, stride: int, padding: int, bias: Any = None,
+                   device: str = "cpu") -> PreparedConv:
+    return _TorchConv(weight.to(device), None if bias is None else bias.to(device),
+                      stride, padding)
+
+
+def _c_available() -> tuple[bool, str]:
+    try:
+        import kernels_c
+
+        kernels_c.build_info()
+    except Exception as exc:  # a failed compile is a reason, not a crash
+        return False, f"C kernels unavailable: {exc}"
+    return True, ""
+
+
+def _c_info() -> dict[str, Any]:
+    import kernels_c
+
+    return kernels_c.build_info()
+
+
+@backend("c", devices=("cpu",), exploits_sparsity=True,
+         availability=_c_available, build_info=_c_info)
+def _prepare_c(weight: Any, *, pattern: Any, stride: int, padding: int, bias: Any = None,
+               device: str = "cpu") -> PreparedConv:
+    import kernels_c
+
+    return kernels_c.prepare(weight, pattern=pattern, stride=stride, padding=padding, bias=bias)
+
+
+def _cuda_available() -> tuple[bool, str]:
+    import kernels_cuda
+
+    return kernels_cuda.is_available()
+
+
+def _cuda_info() -> dict[str, Any]:
+    import kernels_cuda
+
+    return kernels_cuda.build_info()
+
+
+@backend("cuda", devices=("cuda",), exploits_sparsity=True,
+         availability=_cuda_available, build_info=_cuda_info)
+def _prepare_cuda(weight: Any, *, pattern: Any, stride: int, padding: int, bias: Any = None,
+                  device: str = "cuda") -> PreparedConv:
+    import kernels_cuda
+
+    return kernels_cuda.prepare(weight.to(device), pattern=pattern, stride=stride,
+                                padding=padding, bias=None if bias is None else bias.to(device))
