@@ -96,8 +96,7 @@ PRESETS = ("quick", "full")
 
 def load_preset(name: str) -> tuple[SweepSpec, str]:
     """Parse a preset shipped with the package; returns the spec and its TOML text."""
-    if name not in PRESETS:
-        raise BadInput(f"unknown preset {name!r}{_suggest(name, PRESETS)}; presets: {', '.join(PRESETS)}")
+    _check_names((name,), PRESETS, "preset")
     text = resources.files("harness.presets").joinpath(f"{name}.toml").read_text()
     return parse_spec(text, source=f"preset {name}"), text
 
@@ -196,7 +195,8 @@ def _check_names(given: typing.Iterable[str], valid: typing.Iterable[str], what:
     valid = list(valid)
     for name in given:
         if name not in valid:
-            raise BadInput(f"unknown {what} {name!r}{_suggest(name, valid)}; valid: {', '.join(valid)}")
+            raise BadInput(f"unknown {what} {name!r}{_suggest(name, valid)}; "
+                           f"valid: {', '.join(valid)}")
 
 
 def _suggest(name: str, valid: typing.Iterable[str]) -> str:
