@@ -1,0 +1,161 @@
+"""Adaptive wall-clock timing of one call: warm up, then repeat until the median is known.
+
+``measure`` repeats a zero-argument callable until the 95 % confidence interval of the
+median (distribution-free, from order statistics) is within ``target_rel_ci`` of the
+median, or the time budget / ``max_repeats`` ends; ``min_repeats`` always run. It records
+the summary statistics the results store keeps (median, min, p90, stdev, repeats) and
+``timed_s``, the time spent inside timed calls, so a caller can report its own overhead.
+``pinned_threads`` fixes torch's intra-op thread count for the measured call.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+Z95 = 1.959964  # two-sided 95 % normal quantile
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Summary of one ``measure`` call; times in seconds."""
+
+    median_s: float
+    min_s: float
+    p90_s: float
+    stdev_s: float
+    repeats: int
+    warmup: int
+    timed_s: float
+    rel_ci: float  # half-width of the median's 95 % CI / median (inf if not estimable)
+    stopped_by: str  # 'ci' | 'budget' | 'max_repeats'
+
+    def as_row(self) -> dict[str, float | int]:
+        """The measurement-table columns this timing fills."""
+        row = asdict(self)
+        for extra in ("timed_s", "rel_ci", "stopped_by"):
+            row.pop(extra)
+        return row
+
+
+def median_ci(samples: list[float], z: float = Z95) -> tuple[float, float]:
+    """Distribution-free confidence interval of the median from order statistics.
+
+    Uses the normal approximation of the binomial: ranks ``n/2 -/+ z*sqrt(n)/2``. With few
+    samples the ranks clip to the extremes, so the interval is conservative, never narrow.
+    """
+    ordered = sorted(samples)
+    n = len(ordered)
+    half = z * math.sqrt(n) / 2
+    lo = max(0, math.floor(n / 2 - half) - 1)
+    hi = min(n - 1, math.ceil(n / 2 + half))
+    return ordered[lo], ordered[hi]
+
+
+def relative_ci(samples: list[float]) -> float:
+    """Half-width of the median's 95 % CI divided by the median (inf when undefined)."""
+    if len(samples) < 2:
+        return math.inf
+    med = statistics.median(samples)
+    if med <= 0:
+        return math.inf
+    lo, hi = median_ci(samples)
+    return (hi - lo) / 2 / med
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Linear-interpolated percentile, ``q`` in [0, 100]."""
+    ordered = sorted(samples)
+    pos = (len(ordered) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _check_args(warmup: int, min_repeats: int, max_repeats: int, budget_s: float,
+                target_rel_ci: float) -> None:
+    if warmup < 0:
+        raise ValueError(f"warmup={warmup} is negative; pass 0 or more")
+    if min_repeats < 1 or max_repeats < min_repeats:
+        raise ValueError(
+            f"repeats must satisfy 1 <= min_repeats <= max_repeats, got {min_repeats}, "
+            f"{max_repeats}"
+        )
+    if budget_s <= 0 or target_rel_ci <= 0:
+        raise ValueError(
+            f"budget_s ({budget_s}) and target_rel_ci ({target_rel_ci}) must be positive"
+        )
+
+
+def measure(
+    fn: Callable[[], object],
+    *,
+    warmup: int = 3,
+    min_repeats: int = 5,
+    max_repeats: int = 200,
+    budget_s: float = 1.0,
+    target_rel_ci: float = 0.02,
+) -> Timing:
+    """Time ``fn()``: ``warmup`` untimed calls, then timed calls until the median is tight.
+
+    Stops after ``min_repeats`` as soon as the median's 95 % CI half-width is within
+    ``target_rel_ci`` of the median, or when ``budget_s`` of wall time (counted from the
+    first timed call) or ``max_repeats`` is used up. The garbage collector is paused
+    during timed calls, as in ``timeit``.
+    """
+    _check_args(warmup, min_repeats, max_repeats, budget_s, target_rel_ci)
+    for _ in range(warmup):
+        fn()
+    samples: list[float] = []
+    clock = time.perf_counter_ns
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = clock()
+        stopped_by = "max_repeats"
+        while len(samples) < max_repeats:
+            t0 = clock()
+            fn()
+            samples.append((clock() - t0) * 1e-9)
+            if len(samples) < min_repeats:
+                continue
+            if relative_ci(samples) <= target_rel_ci:
+                stopped_by = "ci"
+                break
+            if (clock() - start) * 1e-9 >= budget_s:
+                stopped_by = "budget"
+                break
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return Timing(
+        median_s=statistics.median(samples),
+        min_s=min(samples),
+        p90_s=percentile(samples, 90),
+        stdev_s=statistics.stdev(samples) if len(samples) > 1 else 0.0,
+        repeats=len(samples),
+        warmup=warmup,
+        timed_s=math.fsum(samples),
+        rel_ci=relative_ci(samples),
+        stopped_by=stopped_by,
+    )
+
+
+@contextmanager
+def pinned_threads(threads: int) -> Iterator[None]:
+    """Run the body with ``torch.set_num_threads(threads)``; restore the old count after."""
+    import torch
+
+    if threads < 1:
+        raise ValueError(f"threads={threads}: pass a thread count of 1 or more")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
