@@ -103,7 +103,7 @@ def _replace_stem(model: nn.Module, in_channels: int, stride: int | None = None)
     return model
 
 
-# --- torchvision ImageNet models (224 px) ------------------------------------------------
+# --- torchvision ImageNet models (224 px) ----------------------------------------------------
 
 
 @register("resnet18", family="resnet", input_size=224)
@@ -126,7 +126,7 @@ def _mobilenet_v2(num_classes: int, in_channels: int) -> nn.Module:
     return _replace_stem(tvm.mobilenet_v2(weights=None, num_classes=num_classes), in_channels)
 
 
-# --- CIFAR-style ResNet (He et al. 2016, section 4.2) --------------------------------------
+# --- CIFAR-style ResNet (He et al. 2016, section 4.2) ----------------------------------------
 
 
 class _ShortcutA(nn.Module):
@@ -211,7 +211,7 @@ def _resnet56(num_classes: int, in_channels: int) -> nn.Module:
     return CifarResNet(9, num_classes, in_channels)
 
 
-# --- small VGG ------------------------------------------------------------------------------
+# --- small VGG -------------------------------------------------------------------------------
 
 
 class SmallVGG(nn.Module):
@@ -247,7 +247,7 @@ def _vgg_small(num_classes: int, in_channels: int) -> nn.Module:
     return SmallVGG(num_classes, in_channels)
 
 
-# --- small MobileNetV2 ------------------------------------------------------------------------
+# --- small MobileNetV2 -----------------------------------------------------------------------
 
 # torchvision's setting [expansion t, channels c, repeats n, stride s] with the stem stride and
 # the first strided stage (24 channels) set to 1: 32 px -> 4 px at the last stage, as 224 -> 7.
