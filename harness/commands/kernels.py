@@ -1,0 +1,163 @@
+"""``sparsebench kernels``: every prunable conv layer x pattern x sparsity x threads, verified
+against torch and timed against our dense kernel and torch's dense conv in the same run."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+from typing import Any
+
+from harness.commands import register
+from harness.kernel_bench import (
+    DEFAULT_MODELS,
+    DEFAULT_PATTERNS,
+    DEFAULT_SPARSITIES,
+    DEFAULT_THREADS,
+)
+
+COLUMNS = (("model", 12), ("layer", 22), ("shape", 24), ("level", 30), ("thr", 3),
+           ("ms", 9), ("x_dense", 7), ("x_torch", 7), ("peak", 5), ("status", 0))
+
+
+def _csv_list(kind: type) -> Any:
+    def parse(text: str) -> list:
+        try:
+            return [kind(item) for item in text.split(",") if item.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: give a comma-separated list of {kind.__name__}") from None
+    return parse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", type=_csv_list(str), default=list(DEFAULT_MODELS),
+                        help="comma-separated zoo models (default: %(default)s)")
+    parser.add_argument("--patterns", type=_csv_list(str), default=list(DEFAULT_PATTERNS),
+                        help="comma-separated patterns (default: %(default)s)")
+    parser.add_argument("--sparsities", type=_csv_list(float),
+                        default=list(DEFAULT_SPARSITIES),
+                        help="requested sparsities; nm and cs map to the nearest level "
+                             "(default: %(default)s)")
+    parser.add_argument("--threads", type=_csv_list(int), default=list(DEFAULT_THREADS),
+                        help="thread counts (default: %(default)s)")
+    parser.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
+    parser.add_argument("--layers", type=int, default=None, metavar="N",
+                        help="only the first N prunable layers of each model")
+    parser.add_argument("--budget", type=float, default=0.25, metavar="SECONDS",
+                        help="timing budget per measurement (default: %(default)s)")
+    parser.add_argument("--db", default=None, metavar="PATH",
+                        help="also write every row to this results database")
+    parser.add_argument("--csv", default=None, metavar="PATH",
+                        help="also write every row, with speedups, to this CSV file")
+
+
+def _check(args: argparse.Namespace) -> None:
+    import patterns
+    from patterns import models
+
+    for name in args.models:
+        models.model_info(name)  # ValueError naming the choices
+    known = set(patterns.available()) - {"dense"}
+    for name in args.patterns:
+        if name not in known:
+            raise ValueError(f"--patterns: unknown pattern {name!r}; choose from "
+                             f"{', '.join(sorted(known))}")
+    if not all(0 < s < 1 for s in args.sparsities):
+        raise ValueError(f"--sparsities {args.sparsities}: each must be in (0, 1)")
+    if not args.threads or min(args.threads) < 1 or args.batch < 1 or args.budget <= 0:
+        raise ValueError("--threads, --batch and --budget must be positive")
+    if args.layers is not None and args.layers < 1:
+        raise ValueError(f"--layers {args.layers}: give 1 or more")
+
+
+def _num(value: Any, spec: str, scale: float = 1.0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value * scale, spec)
+
+
+def _line(cells: dict[str, str]) -> str:
+    return " ".join(f"{cells[name]:<{width}}"[:width] if width else cells[name]
+                    for name, width in COLUMNS)
+
+
+def _print_rows(df: Any) -> None:
+    for r in df.to_dict("records"):
+        level = r["pattern"] if r["pattern"] == "dense" else f"{r['pattern']}{r['pattern_params']}"
+        print(_line({
+            "model": r["model"], "layer": r["layer"],
+            "shape": f"{r['out_channels']}x{r['in_channels']} {r['kernel_h']}x{r['kernel_w']} "
+                     f"s{r['stride']} @{r['height']}",
+            "level": f"{r['backend']}:{level}", "thr": str(r["threads"]),
+            "ms": _num(r["median_s"], ".3f", 1e3), "x_dense": _num(r["x_c_dense"], ".2f"),
+            "x_torch": _num(r["x_torch"], ".2f"), "peak": _num(r["peak_fraction"], ".0%"),
+            "status": r["status"] if r["status"] == "ok" else f"{r['status']}: {r['message']}",
+        }), flush=True)
+
+
+def _print_summary(df: Any) -> None:
+    from harness.kernel_bench import dense_by_kind, summarise
+
+    summary = summarise(df)
+    print("\nsummary (geomeans over layers; speedup = baseline median / this median)")
+    print(summary.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print("\nour dense kernel vs torch, by layer kind")
+    print(dense_by_kind(df).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    not_ok = df[df.status != "ok"].groupby("status").size().to_dict()
+    print(f"\nrows: {len(df)}; not timed: {not_ok or 'none'} "
+          "(timings taken on a shared CPU are noisy)")
+
+
+def _open_store(path: str, args: argparse.Namespace) -> tuple[Any, str]:
+    import results
+    from harness.environment import capture_machine, capture_software, git_state
+
+    store = results.Store(path)
+    commit, dirty = git_state()
+    spec = json.dumps({k: v for k, v in vars(args).items() if not k.startswith("_")},
+                      sort_keys=True)
+    return store, store.begin_run("kernels", spec, capture_machine(), capture_software(),
+                                  commit, dirty)
+
+
+def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    import kernels_c
+    from harness.kernel_bench import sweep, sweep_levels, with_speedups
+
+    _check(args)
+    levels = sweep_levels(args.patterns, args.sparsities)
+    peak = functools.cache(kernels_c.peak_gflops)
+    store, run_id = _open_store(args.db, args) if args.db else (None, None)
+    print(_line({name: name for name, _ in COLUMNS}))
+    frames = []
+    status = "failed"
+    try:
+        for group in sweep(args.models, levels, args.threads, args.batch, args.budget,
+                           layer_limit=args.layers):
+            frame = with_speedups(group, peak)
+            _print_rows(frame)
+            frames.append(frame)
+            if store is not None:
+                store.add_rows(run_id, measurements=group)
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        if store is not None:
+            store.end_run(run_id, status)
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if args.csv:
+        df.to_csv(args.csv, index=False)
+    if df.empty:
+        raise ValueError("no layers to benchmark: check --models and --layers")
+    _print_summary(df)
+    return 0
+
+
+register("kernels", "benchmark the C kernels layer by layer against our dense and torch's",
+         configure, run)
