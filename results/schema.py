@@ -1,0 +1,156 @@
+"""The results database schema: versioned DDL, the migrations list and the file marker.
+
+Every change to the schema is a new entry in ``MIGRATIONS`` (version -> DDL steps), never an
+edit of an old one, so a file written by any earlier sparsebench can be brought up to date.
+``ensure_schema`` applies the missing steps in one transaction when a store is opened.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+FORMAT_MARKER = "sparsebench-results"
+
+_V1 = [
+    """CREATE TABLE sparsebench_meta (
+        key VARCHAR PRIMARY KEY,
+        value VARCHAR NOT NULL)""",
+    f"INSERT INTO sparsebench_meta VALUES ('format', '{FORMAT_MARKER}')",
+    """CREATE TABLE schema_version (
+        version INTEGER PRIMARY KEY,
+        applied_at TIMESTAMP NOT NULL,
+        sparsebench VARCHAR)""",
+    """CREATE TABLE machines (
+        machine_id VARCHAR PRIMARY KEY,
+        hostname VARCHAR, cpu_model VARCHAR, cores INTEGER, isa_flags VARCHAR,
+        memory_bytes BIGINT, os VARCHAR, kernel VARCHAR,
+        gpu_name VARCHAR, gpu_driver VARCHAR, gpu_memory_bytes BIGINT,
+        details JSON)""",
+    """CREATE TABLE software (
+        software_id VARCHAR PRIMARY KEY,
+        python VARCHAR, torch VARCHAR, torchvision VARCHAR, numpy VARCHAR, duckdb VARCHAR,
+        compiler VARCHAR, cuda VARCHAR, sparsebench VARCHAR,
+        details JSON)""",
+    """CREATE TABLE runs (
+        run_id VARCHAR PRIMARY KEY,
+        spec_name VARCHAR NOT NULL, spec_text VARCHAR, spec_hash VARCHAR NOT NULL,
+        started_at TIMESTAMP NOT NULL, ended_at TIMESTAMP,
+        status VARCHAR NOT NULL
+            CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
+        git_commit VARCHAR, git_dirty BOOLEAN,
+        machine_id VARCHAR NOT NULL, software_id VARCHAR NOT NULL,
+        notes JSON)""",
+    """CREATE TABLE checkpoints (
+        checkpoint_key VARCHAR PRIMARY KEY,
+        run_id VARCHAR, model VARCHAR NOT NULL, dataset VARCHAR NOT NULL,
+        pattern VARCHAR NOT NULL, pattern_params JSON,
+        requested_sparsity DOUBLE, nominal_density DOUBLE, actual_density DOUBLE,
+        recipe VARCHAR, recipe_params JSON, seed BIGINT, epochs INTEGER,
+        top1 DOUBLE, top5 DOUBLE, layer_table JSON,
+        mask_hash VARCHAR, weights_hash VARCHAR, path VARCHAR, train_seconds DOUBLE,
+        created_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE measurements (
+        measurement_key VARCHAR PRIMARY KEY,
+        run_id VARCHAR NOT NULL,
+        scope VARCHAR NOT NULL CHECK (scope IN ('layer', 'model')),
+        model VARCHAR, layer VARCHAR, layer_kind VARCHAR,
+        backend VARCHAR NOT NULL CHECK (backend IN ('torch', 'c', 'cuda')),
+        kernel VARCHAR, device VARCHAR NOT NULL, isa VARCHAR, compile_flags VARCHAR,
+        kernel_source_hash VARCHAR,
+        pattern VARCHAR NOT NULL, pattern_params JSON,
+        requested_sparsity DOUBLE, nominal_density DOUBLE, actual_density DOUBLE,
+        threads INTEGER, batch INTEGER,
+        in_channels INTEGER, out_channels INTEGER, height INTEGER, width INTEGER,
+        kernel_h INTEGER, kernel_w INTEGER, stride INTEGER, padding INTEGER,
+        flops_dense DOUBLE, flops_nonzero DOUBLE,
+        warmup INTEGER, repeats INTEGER,
+        median_s DOUBLE, min_s DOUBLE, p90_s DOUBLE, stdev_s DOUBLE, max_rel_error DOUBLE,
+        status VARCHAR NOT NULL CHECK (status IN ('ok', 'wrong', 'error')),
+        message VARCHAR, checkpoint_key VARCHAR, mask_hash VARCHAR,
+        machine_id VARCHAR NOT NULL, software_id VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        CHECK (status = 'ok' OR (median_s IS NULL AND min_s IS NULL
+                                 AND p90_s IS NULL AND stdev_s IS NULL)))""",
+]
+
+# version -> DDL steps that bring a file from version-1 to version. Append only.
+MIGRATIONS: dict[int, list[str]] = {1: _V1}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+# Data tables in dependency order (referenced tables first): export and merge walk this.
+DATA_TABLES = ("machines", "software", "runs", "checkpoints", "measurements")
+PRIMARY_KEYS = {
+    "machines": "machine_id",
+    "software": "software_id",
+    "runs": "run_id",
+    "checkpoints": "checkpoint_key",
+    "measurements": "measurement_key",
+}
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_catalog = current_database() AND table_schema = 'main'"
+    ).fetchall()
+    return {name for (name,) in rows}
+
+
+def file_version(con: duckdb.DuckDBPyConnection, path: str) -> int:
+    """The schema version of the open file; 0 for an empty DuckDB file.
+
+    ValueError (one line) when the file holds tables but is not a sparsebench results file.
+    """
+    tables = _tables(con)
+    if not tables:
+        return 0
+    if "sparsebench_meta" not in tables or "schema_version" not in tables:
+        raise ValueError(
+            f"{path} is a DuckDB database but not a sparsebench results file "
+            "(no sparsebench_meta table); pass a file written by sparsebench"
+        )
+    marker = con.execute("SELECT value FROM sparsebench_meta WHERE key = 'format'").fetchone()
+    if marker is None or marker[0] != FORMAT_MARKER:
+        raise ValueError(f"{path} is not a sparsebench results file (format marker missing)")
+    (version,) = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    return int(version)
+
+
+def check_supported(version: int, path: str) -> None:
+    """ValueError when the file was written by a newer sparsebench than this one."""
+    if version > SCHEMA_VERSION:
+        raise ValueError(
+            f"{path} was created by a newer sparsebench (schema v{version}; this one knows "
+            f"up to v{SCHEMA_VERSION}); upgrade sparsebench"
+        )
+
+
+def migrate(con: duckdb.DuckDBPyConnection, from_version: int, sparsebench: str) -> None:
+    """Apply every migration after ``from_version`` in one transaction (all or nothing)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for version in range(from_version + 1, SCHEMA_VERSION + 1):
+            for step in MIGRATIONS[version]:
+                con.execute(step).fetchall()
+            con.execute(
+                "INSERT INTO schema_version VALUES (?, timezone('UTC', now()), ?)",
+                [version, sparsebench],
+            ).fetchall()
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def table_columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """Data table -> (column name -> DuckDB type), in table order, as the file has them."""
+    found = con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = 'main' "
+        "ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    columns: dict[str, dict[str, str]] = {table: {} for table in DATA_TABLES}
+    for table, column, data_type in found:
+        if table in columns:
+            columns[table][column] = data_type
+    return columns

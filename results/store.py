@@ -1,0 +1,268 @@
+"""``results.Store``: the one way the project writes and reads its DuckDB results file.
+
+The store never keeps the file open between calls: each operation opens a short-lived
+connection (read-only for queries) and closes it, so a report can read while a sweep
+writes, and a locked file is waited for (bounded by ``timeout``) before ``StoreBusy``.
+A run's rows are written in one transaction; rows are keyed by content hashes, so writing
+the same configuration again adds nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from results import keys, pareto, rows
+from results.connection import DEFAULT_TIMEOUT_S, connect, first_line
+from results.export import export_tables
+from results.schema import (
+    PRIMARY_KEYS,
+    SCHEMA_VERSION,
+    check_supported,
+    file_version,
+    migrate,
+    table_columns,
+)
+from results.upsert import insert_new
+
+RUN_END_STATUSES = ("finished", "failed", "interrupted")
+DEFAULT_DB_ENV = "SPARSEBENCH_DB"
+DEFAULT_DB_NAME = "sparsebench.duckdb"
+
+
+def default_path() -> Path:
+    """The results file the CLI uses without --db: $SPARSEBENCH_DB or ./sparsebench.duckdb."""
+    return Path(os.environ.get(DEFAULT_DB_ENV, DEFAULT_DB_NAME))
+
+
+def sparsebench_version() -> str:
+    try:
+        return metadata.version("sparsebench")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)  # noqa: UP017 (py3.10 has no UTC)
+
+
+class Store:
+    """A sparsebench results file (DuckDB). Creates it unless ``create=False``.
+
+    ValueError: not a DuckDB/sparsebench file, a newer schema, a missing file with
+    ``create=False``. StoreBusy (a RuntimeError): another process held it past ``timeout``.
+    """
+
+    def __init__(
+        self, path: str | Path, *, create: bool = True, timeout: float = DEFAULT_TIMEOUT_S
+    ) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+        self._columns: dict[str, dict[str, str]] = {}
+        if self.path.is_dir():
+            raise ValueError(f"{self.path} is a directory; pass a results file path")
+        if not self.path.exists() and not create:
+            raise ValueError(
+                f"no results database at {self.path}; run a sweep first or pass --db PATH"
+            )
+        self.version = self._open_schema()
+
+    # -- connections -------------------------------------------------------------------
+    def _read(self):
+        return connect(self.path, read_only=True, timeout=self.timeout)
+
+    def _write(self):
+        return connect(self.path, read_only=False, timeout=self.timeout)
+
+    def _open_schema(self) -> int:
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with self._read() as con:
+                version = file_version(con, str(self.path))
+                check_supported(version, str(self.path))
+                if version == SCHEMA_VERSION:
+                    self._columns = table_columns(con)
+                    return version
+        with self._write() as con:
+            version = file_version(con, str(self.path))
+            check_supported(version, str(self.path))
+            if version < SCHEMA_VERSION:
+                migrate(con, version, sparsebench_version())
+            self._columns = table_columns(con)
+        return SCHEMA_VERSION
+
+    def columns(self, table: str) -> dict[str, str]:
+        """Column name -> DuckDB type of ``table``, in table order (read when opened)."""
+        self._check_table(table)
+        return self._columns[table]
+
+    @staticmethod
+    def _check_table(table: str) -> None:
+        if table not in PRIMARY_KEYS:
+            raise ValueError(f"unknown table {table!r}; one of {', '.join(PRIMARY_KEYS)}")
+
+    # -- writing -------------------------------------------------------------------------
+    def _split_details(self, table: str, record: Mapping[str, Any], id_: str) -> dict:
+        """A machines/software row: known columns as columns, the rest under ``details``."""
+        columns = self.columns(table)
+        row = {k: v for k, v in record.items() if k in columns and k != "details"}
+        extras = {k: v for k, v in record.items() if k not in columns}
+        row.update({PRIMARY_KEYS[table]: id_, "details": extras or None})
+        return row
+
+    def _insert(self, con, table: str, records, defaults: Mapping[str, Any], key_of) -> int:
+        arrow = rows.to_arrow(
+            table, records, self.columns(table), PRIMARY_KEYS[table], key_of, defaults
+        )
+        con.register("incoming_rows", arrow)
+        try:
+            return insert_new(con, table, "incoming_rows")
+        finally:
+            con.unregister("incoming_rows")
+
+    def _transaction(self, work) -> Any:
+        """Run ``work(con)`` in one write transaction; constraint errors become ValueError."""
+        with self._write() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                result = work(con)
+                con.execute("COMMIT")
+            except duckdb.ConstraintException as exc:
+                con.execute("ROLLBACK")
+                raise ValueError(f"rows rejected by the schema: {first_line(exc)}") from exc
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            return result
+
+    def begin_run(
+        self,
+        spec_name: str,
+        spec_text: str,
+        machine: Mapping[str, Any],
+        software: Mapping[str, Any],
+        git_commit: str | None,
+        git_dirty: bool | None,
+        notes: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Record a new run (status 'running') with its machine and software; its run_id."""
+        machine_id, software_id = keys.machine_id(machine), keys.software_id(software)
+        run_id = uuid.uuid4().hex
+        run = {
+            "run_id": run_id, "spec_name": spec_name, "spec_text": spec_text,
+            "spec_hash": keys.text_hash(spec_text or ""), "started_at": _utc_now(),
+            "status": "running", "git_commit": git_commit, "git_dirty": git_dirty,
+            "machine_id": machine_id, "software_id": software_id, "notes": notes,
+        }  # fmt: skip
+
+        def work(con) -> None:
+            for table, record, id_ in (
+                ("machines", machine, machine_id),
+                ("software", software, software_id),
+            ):
+                row = self._split_details(table, record, id_)
+                self._insert(con, table, [row], {}, None)
+            self._insert(con, "runs", [run], {}, None)
+
+        self._transaction(work)
+        return run_id
+
+    def add_rows(
+        self,
+        run_id: str,
+        measurements: rows.Rows | None = None,
+        checkpoints: rows.Rows | None = None,
+    ) -> dict[str, int]:
+        """Write a run's rows in ONE transaction; rows whose key is stored are skipped.
+
+        Rows are dicts (or a DataFrame) with the table's columns; run_id, machine_id,
+        software_id (from the run), created_at and the key are filled in when absent.
+        Returns the number of new rows per table.
+        """
+        measurement_records = rows.as_records(measurements)
+        checkpoint_records = rows.as_records(checkpoints)
+        run = self._run(run_id)
+        now = _utc_now()
+
+        def work(con) -> dict[str, int]:
+            return {
+                "checkpoints": self._insert(
+                    con, "checkpoints", checkpoint_records,
+                    {"run_id": run_id, "created_at": now}, keys.checkpoint_key,
+                ),
+                "measurements": self._insert(
+                    con, "measurements", measurement_records,
+                    {"run_id": run_id, "machine_id": run["machine_id"],
+                     "software_id": run["software_id"], "created_at": now},
+                    keys.measurement_key,
+                ),
+            }  # fmt: skip
+
+        return self._transaction(work)
+
+    def end_run(self, run_id: str, status: str) -> None:
+        """Close a run as 'finished', 'failed' or 'interrupted', and checkpoint the WAL."""
+        if status not in RUN_END_STATUSES:
+            raise ValueError(f"run status {status!r} unknown; one of {', '.join(RUN_END_STATUSES)}")
+        self._run(run_id)
+        with self._write() as con:
+            con.execute(
+                "UPDATE runs SET status = ?, ended_at = ? WHERE run_id = ?",
+                [status, _utc_now(), run_id],
+            ).fetchall()
+            con.execute("CHECKPOINT")
+
+    def _run(self, run_id: str) -> dict[str, Any]:
+        found = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        if found.empty:
+            raise ValueError(f"no run {run_id!r} in {self.path}; call begin_run first")
+        return found.iloc[0].to_dict()
+
+    # -- reading -------------------------------------------------------------------------
+    def has_key(self, table: str, key: str) -> bool:
+        """True when ``table`` holds a row with this key (any status)."""
+        self._check_table(table)
+        sql = f"SELECT 1 FROM {table} WHERE {PRIMARY_KEYS[table]} = ? LIMIT 1"
+        return not self.query(sql, [key]).empty
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        """Run read-only SQL; a DataFrame. ValueError (one line) for SQL DuckDB rejects."""
+        with self._read() as con:
+            try:
+                return con.execute(sql, params).df()
+            except duckdb.Error as exc:
+                raise ValueError(f"query failed: {first_line(exc)}") from exc
+
+    def _table(self, table: str, order: str) -> pd.DataFrame:
+        return self.query(f"SELECT * FROM {table} ORDER BY {order}")
+
+    def measurements(self) -> pd.DataFrame:
+        return self._table("measurements", "created_at, measurement_key")
+
+    def checkpoints(self) -> pd.DataFrame:
+        return self._table("checkpoints", "created_at, checkpoint_key")
+
+    def runs(self) -> pd.DataFrame:
+        return self._table("runs", "started_at, run_id")
+
+    def machines(self) -> pd.DataFrame:
+        return self._table("machines", "machine_id")
+
+    def software(self) -> pd.DataFrame:
+        return self._table("software", "software_id")
+
+    def pareto(self, metric: str = "top1", *, frontier_only: bool = True) -> pd.DataFrame:
+        """Accuracy-up / latency-down frontier per (machine, model, dataset, device, threads,
+        batch). ``frontier_only=False`` returns every point with its ``on_frontier`` flag."""
+        return self.query(pareto.pareto_sql(metric, frontier_only=frontier_only))
+
+    def export(self, out_dir: str | Path, fmt: str = "parquet") -> list[Path]:
+        """Write every data table to ``out_dir/<table>.<fmt>``; the paths written."""
+        return export_tables(self, out_dir, fmt)
