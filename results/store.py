@@ -35,12 +35,12 @@ from results.upsert import insert_new
 
 RUN_END_STATUSES = ("finished", "failed", "interrupted")
 DEFAULT_DB_ENV = "SPARSEBENCH_DB"
-DEFAULT_DB_NAME = "sparsebench.duckdb"
+DEFAULT_DB_PATH = Path("sparsebench-out") / "results.duckdb"  # where `sparsebench bench` writes
 
 
 def default_path() -> Path:
-    """The results file the CLI uses without --db: $SPARSEBENCH_DB or ./sparsebench.duckdb."""
-    return Path(os.environ.get(DEFAULT_DB_ENV, DEFAULT_DB_NAME))
+    """The results file used without --db: $SPARSEBENCH_DB, else sparsebench-out/results.duckdb."""
+    return Path(os.environ.get(DEFAULT_DB_ENV) or DEFAULT_DB_PATH)
 
 
 def sparsebench_version() -> str:
