@@ -1,0 +1,160 @@
+"""``block``: 1×N block sparsity along the output channels (1×N pattern; SUBP).
+
+Output channels are cut into block-rows of ``n`` consecutive channels (``Cout % n == 0``).
+A block ``W[r·n:(r+1)·n, ci, :, :]`` (``n·Kh·Kw`` weights) is kept or pruned as a whole.
+
+- ``balance='uniform'`` (SUBP): every block-row keeps ``round((1-s)·Cin)`` blocks.
+- ``balance='global'`` (1×N): the ``round(s·#blocks)`` lowest-scoring blocks of the layer go.
+- ``criterion``: ``l1`` / ``l2`` norm of the block, or ``bpar`` (SUBP's angular redundancy):
+  ``‖b‖₁ / Σ_b' ‖b'‖₁  −  α · R(b) / Σ_b' R(b')`` with ``R(b) = Σ_{b'≠b} |cos(b, b')|``,
+  all sums over the blocks of b's block-row and ``α = 1``. PATTERNS.md leaves the second
+  denominator as "Σ(…)"; this project normalises redundancy like magnitude — by its sum
+  over the row — so both terms are shares that sum to 1 and are on the same scale.
+  A zero block has cosine 0 with every block; a zero row scores 0 everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from patterns.base import REQUIRED, Pattern, choice_param, int_param, percent, sparsity_param
+from patterns.masks import count, keep_largest
+from patterns.registry import register
+
+BALANCES = ("uniform", "global")
+BPAR_ALPHA = 1.0
+GRAM_TILE = 1 << 19
+"""Cosine entries computed per matmul in ``bpar`` (2 MiB of float32: stays in L2 cache)."""
+
+
+def blocks_view(weight: torch.Tensor, n: int) -> torch.Tensor:
+    """``(Cout, Cin, Kh, Kw)`` -> ``(Cout/n, n, Cin, Kh·Kw)``; a block is ``[r, :, ci, :]``."""
+    cout, cin, kh, kw = weight.shape
+    return weight.reshape(cout // n, n, cin, kh * kw)
+
+
+def l1_score(blocks: torch.Tensor) -> torch.Tensor:
+    """L1 norm of each block: ``(R, n, Cin, K)`` -> ``(R, Cin)``."""
+    return blocks.abs().sum(dim=(1, 3))
+
+
+def l2_score(blocks: torch.Tensor) -> torch.Tensor:
+    """L2 norm of each block: ``(R, n, Cin, K)`` -> ``(R, Cin)``."""
+    return blocks.square().sum(dim=(1, 3)).sqrt()
+
+
+def share(values: torch.Tensor) -> torch.Tensor:
+    """Each value over its row's sum (0 where the row sums to 0)."""
+    total = values.sum(dim=-1, keepdim=True)
+    return torch.where(total > 0, values / total.clamp_min(torch.finfo(values.dtype).tiny), 0)
+
+
+def redundancy(blocks: torch.Tensor) -> torch.Tensor:
+    """``R(b) = Σ_{b'≠b} |cos(b, b')|`` within each block-row: ``(R, n, Cin, K)`` -> ``(R, Cin)``.
+
+    Pairwise cosines are batched matmuls of unit vectors, tiled (block-row batches × column
+    slices) into one reused cache-sized buffer: the full ``R·Cin²`` cosine tensor of a big
+    layer would be gigabytes and memory-bound. The tiling is fixed, so results are
+    deterministic.
+    """
+    rows, n, cin, taps = blocks.shape
+    unit = F.normalize(blocks.permute(0, 2, 1, 3).reshape(rows, cin, n * taps), dim=-1)
+    cols = min(cin, max(1, GRAM_TILE // cin))
+    batch = min(rows, max(1, GRAM_TILE // (cin * cols)))
+    buffer = unit.new_empty(batch * cin * cols)
+    total = unit.new_zeros(rows, cin)
+    for r0 in range(0, rows, batch):
+        left = unit[r0 : r0 + batch]
+        for c0 in range(0, cin, cols):
+            right = left[:, c0 : c0 + cols].transpose(1, 2)
+            cos = buffer[: left.shape[0] * cin * right.shape[2]].view(left.shape[0], cin, -1)
+            torch.bmm(left, right, out=cos)
+            total[r0 : r0 + batch] += cos.abs_().sum(dim=-1)
+    return total - unit.square().sum(dim=-1)  # drop |cos(b, b)|: 1, or 0 for a zero block
+
+
+def bpar_score(blocks: torch.Tensor) -> torch.Tensor:
+    """SUBP's block score: magnitude share minus ``α`` times angular-redundancy share."""
+    if not blocks.is_floating_point():
+        blocks = blocks.float()
+    return share(l1_score(blocks)) - BPAR_ALPHA * share(redundancy(blocks))
+
+
+CRITERIA: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "l1": l1_score,
+    "l2": l2_score,
+    "bpar": bpar_score,
+}
+
+
+@register
+class Block(Pattern):
+    """Keep or prune whole ``n × 1 × Kh × Kw`` blocks (n output channels, one input channel)."""
+
+    name = "block"
+    defaults: dict[str, Any] = {
+        "n": 4,
+        "sparsity": REQUIRED,
+        "balance": "uniform",
+        "criterion": "l1",
+    }
+
+    def _canonical(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "n": int_param(self.name, "n", params["n"], 1),
+            "sparsity": sparsity_param(self.name, params["sparsity"]),
+            "balance": choice_param(self.name, "balance", params["balance"], BALANCES),
+            "criterion": choice_param(self.name, "criterion", params["criterion"], list(CRITERIA)),
+        }
+
+    @property
+    def nominal_density(self) -> float:
+        return 1.0 - self._params["sparsity"]
+
+    def describe(self) -> str:
+        p = self._params
+        return f"block(1x{p['n']},{percent(p['sparsity'])},{p['balance']},{p['criterion']})"
+
+    def _check_conv_shape(self, shape: tuple[int, int, int, int]) -> str | None:
+        cout, n = shape[0], self._params["n"]
+        if cout % n:
+            return (
+                f"{self.describe()}: Cout={cout} is not a multiple of n={n}; "
+                f"use an n that divides {cout} or keep this layer dense"
+            )
+        return None
+
+    def _ranking(self, rows: int, cin: int) -> tuple[int, int]:
+        """(groups ranked separately, blocks each group keeps) for the balance mode."""
+        sparsity = self._params["sparsity"]
+        if self._params["balance"] == "uniform":
+            return rows, count((1.0 - sparsity) * cin)
+        total = rows * cin
+        return 1, total - count(sparsity * total)
+
+    def _mask_conv(self, weight: torch.Tensor) -> torch.Tensor:
+        blocks = blocks_view(weight, self._params["n"])
+        rows, n, cin, taps = blocks.shape
+        score = CRITERIA[self._params["criterion"]](blocks)
+        groups, keep = self._ranking(rows, cin)
+        kept = keep_largest(score.reshape(groups, -1), keep).view(rows, 1, cin, 1)
+        return kept.expand(rows, n, cin, taps).reshape(weight.shape)
+
+    def _validate_conv(self, mask: torch.Tensor) -> None:
+        blocks = blocks_view(mask, self._params["n"])
+        whole = blocks.all(dim=3).all(dim=1)
+        partial = int((blocks.any(dim=3).any(dim=1) & ~whole).sum())
+        if partial:
+            self._broken(f"{partial} blocks are partly kept; blocks are kept or pruned whole")
+        groups, keep = self._ranking(whole.shape[0], whole.shape[1])
+        kept = whole.reshape(groups, -1).sum(dim=-1)
+        wrong = int((kept != keep).sum())
+        if wrong:
+            self._broken(
+                f"{wrong} of {groups} ranking groups ({self._params['balance']} balance) "
+                f"keep other than exactly {keep} blocks (first keeps {int(kept[kept != keep][0])})"
+            )
