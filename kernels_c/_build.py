@@ -1,0 +1,127 @@
+"""Build and load the C kernels: cffi API mode, compiled on first import, cached.
+
+The extension is keyed by sha256(sources + cdef + flags + compiler version + Python ABI)
+and lives in ``<root>/kernels_c/<hash>/`` with ``<root>`` = ``$SPARSEBENCH_CACHE`` or
+``~/.cache/sparsebench``.  A build goes to a temporary sibling directory that is renamed
+into place atomically, so concurrent first imports cannot leave a half-written module.
+``SPARSEBENCH_SANITIZE=1`` selects a separate AddressSanitizer + UBSan variant (load it
+with ``LD_PRELOAD=$(gcc -print-file-name=libasan.so)``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sysconfig
+import tempfile
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+SRC_DIR = Path(__file__).with_name("src")
+MODULE_NAME = "_sparsebench_kernels"
+SOURCES = ["conv.c", "validate.c", "probe.c", "kernels_avx512.c", "kernels_avx2.c",
+           "kernels_scalar.c"]
+BASE_FLAGS = ["-O3", "-fopenmp", "-march=x86-64-v2", "-std=gnu11", "-fno-strict-aliasing"]
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"]
+
+
+def _cdef() -> str:
+    """The public declarations of sb.h (the header itself, minus preprocessor lines)."""
+    text = (SRC_DIR / "sb.h").read_text()
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    lines = []
+    for line in text.splitlines():
+        match = re.match(r"#define (SB_\w+) (-?\d+)", line)
+        if match:
+            lines.append(f"#define {match.group(1)} {match.group(2)}")
+        elif not line.startswith("#"):
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def sanitize() -> bool:
+    """True when SPARSEBENCH_SANITIZE asks for the ASan/UBSan variant."""
+    return os.environ.get("SPARSEBENCH_SANITIZE", "") not in ("", "0")
+
+
+def flags() -> list[str]:
+    """Compile flags of the variant this process uses."""
+    return BASE_FLAGS + (SANITIZE_FLAGS if sanitize() else [])
+
+
+@cache
+def compiler() -> tuple[str, str]:
+    """(compiler command, first line of its --version)."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    try:
+        out = subprocess.run([cc, "--version"], capture_output=True, text=True, check=True)
+        return cc, out.stdout.splitlines()[0].strip()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise RuntimeError(f"kernels_c needs a C compiler; {cc!r} failed: {exc}") from exc
+
+
+def source_hash() -> str:
+    """sha256 over every C source/header, the cdef, the flags, compiler and Python ABI."""
+    digest = hashlib.sha256()
+    for path in sorted(SRC_DIR.glob("*.[ch]")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    extra = [_cdef(), " ".join(flags()), compiler()[1], sysconfig.get_config_var("EXT_SUFFIX")]
+    digest.update("\0".join(map(str, extra)).encode())
+    return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    """Directory holding the built extension for the current sources and flags."""
+    root = Path(os.environ.get("SPARSEBENCH_CACHE") or Path.home() / ".cache" / "sparsebench")
+    return root / "kernels_c" / source_hash()[:32]
+
+
+def _compile(dest: Path) -> None:
+    import cffi
+
+    ffi = cffi.FFI()
+    ffi.cdef(_cdef())
+    link = ["-fopenmp"] + (["-fsanitize=address,undefined"] if sanitize() else [])
+    ffi.set_source(
+        MODULE_NAME,
+        '#include "sb.h"',
+        sources=[str(SRC_DIR / name) for name in SOURCES],
+        include_dirs=[str(SRC_DIR)],
+        extra_compile_args=flags(),
+        extra_link_args=link,
+    )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=dest.parent))
+    try:
+        ffi.compile(tmpdir=str(tmp), verbose=False)
+        for leftover in tmp.iterdir():  # keep only the shared object
+            if not leftover.name.endswith(".so"):
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            if not dest.exists():  # lost a race only if the winner's directory is there
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@cache
+def load() -> ModuleType:
+    """The compiled cffi module (building it first if the cache has none)."""
+    dest = cache_dir()
+    if not any(dest.glob(f"{MODULE_NAME}*.so")):
+        with contextlib.suppress(FileExistsError):
+            _compile(dest)
+    so = next(dest.glob(f"{MODULE_NAME}*.so"))
+    spec = importlib.util.spec_from_file_location(MODULE_NAME, so)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

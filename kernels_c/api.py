@@ -1,0 +1,204 @@
+"""Python API of the C kernels (CONTRACTS.md): prepare / conv2d / available_isas /
+build_info / peak_gflops.  Thin wrappers: check the tensors, pack once, call C, turn a C
+error code into a one-line ValueError."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import torch
+
+from . import _build
+from .packers import Packed, pack
+
+ISAS = ("scalar", "avx2", "avx512")
+"""Index = the C SB_ISA_* constant."""
+_LAYOUTS = {"auto": 0, "direct": 1, "shifted": 2, "im2col": 3}
+_ERRLEN = 512
+
+
+def _lib() -> tuple[Any, Any]:
+    module = _build.load()
+    return module.ffi, module.lib
+
+
+def available_isas() -> list[str]:
+    """ISAs this CPU runs, best first (subset of avx512, avx2, scalar)."""
+    _, lib = _lib()
+    mask = lib.sb_isa_mask()
+    return [name for i, name in reversed(list(enumerate(ISAS))) if mask >> i & 1]
+
+
+@cache
+def build_info() -> dict[str, Any]:
+    """Compiler, version, flags, source hash and ISAs of the loaded build."""
+    cc, version = _build.compiler()
+    return {
+        "compiler": cc,
+        "compiler_version": version,
+        "flags": " ".join(_build.flags()),
+        "source_hash": _build.source_hash(),
+        "isas": available_isas(),
+        "sanitize": _build.sanitize(),
+        "path": str(_build.cache_dir()),
+    }
+
+
+def peak_gflops(threads: int = 1, isa: str | None = None) -> float:
+    """fp32 FMA throughput of ``threads`` threads on ``isa`` (default: best), GFLOP/s."""
+    _check_threads(threads)
+    _, lib = _lib()
+    value = lib.sb_peak_gflops(threads, ISAS.index(_resolve_isa(isa)))
+    if value <= 0:
+        raise ValueError(f"peak probe failed for threads={threads}, isa={isa}")
+    return float(value)
+
+
+def _resolve_isa(isa: str | None) -> str:
+    have = available_isas()
+    if isa is None:
+        return have[0]
+    if isa not in have:
+        raise ValueError(f"isa {isa!r} not available on this CPU; choose one of {have}")
+    return isa
+
+
+def _check_threads(threads: Any) -> None:
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+
+
+def _pair(value: Any, what: str, minimum: int) -> tuple[int, int]:
+    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2 or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in pair
+    ):
+        raise ValueError(f"{what} must be an int >= {minimum} or a pair of them, got {value!r}")
+    return pair
+
+
+def _check_tensor(t: Any, what: str, dim: int) -> None:
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"{what} must be a torch.Tensor, got {type(t).__name__}")
+    if t.device.type != "cpu":
+        raise ValueError(f"{what} is on {t.device}; kernels_c runs on CPU tensors (.cpu())")
+    if t.dtype != torch.float32:
+        raise ValueError(f"{what} has dtype {t.dtype}; kernels_c needs float32 (.float())")
+    if t.dim() != dim:
+        raise ValueError(f"{what} must be {dim}-D, got shape {tuple(t.shape)}")
+
+
+class PreparedConv:
+    """A packed convolution: call it with NCHW activations, as many times as needed."""
+
+    def __init__(self, packed: Packed, pattern: Any, stride: tuple[int, int],
+                 padding: tuple[int, int], bias: torch.Tensor | None, isa: str) -> None:
+        self.packed = packed
+        self.pattern = pattern
+        self.stride, self.padding = stride, padding
+        self.bias = bias
+        self.isa = isa
+        self.kernel = f"{pattern.name}-{isa}"
+        ffi, lib = _lib()
+        self.kernel_function = ffi.string(lib.sb_kernel_name(packed.fmt, ISAS.index(isa))).decode()
+        self.nnz = packed.nnz
+        for array in packed.arrays.values():
+            array.flags.writeable = False
+        self._struct = self._make_struct()
+        self.validate()
+
+    def _make_struct(self) -> Any:
+        ffi, _ = _lib()
+        p = self.packed
+        s = ffi.new("sb_packed *")
+        for name in ("fmt", "split", "cout", "cin", "kh", "kw", "units", "bh", "valid_rows"):
+            setattr(s, name, getattr(p, name))
+        for name, value in p.scalars.items():
+            setattr(s, name, value)
+        types = {"rowptr": "int32_t *", "cidx": "int32_t *", "sub": "uint8_t *", "val": "float *",
+                 "rowmap": "int32_t *", "fillrows": "int32_t *"}
+        for name, array in p.arrays.items():
+            # from_buffer needs a writable view only for a non-const pointer; C treats it const
+            setattr(s, name, ffi.cast(types[name], array.ctypes.data) if array.size else ffi.NULL)
+            setattr(s, f"len_{name}", int(array.size))
+        return s
+
+    def validate(self) -> None:
+        """Re-check every packed index in C (ValueError naming the first bad one)."""
+        ffi, lib = _lib()
+        err = ffi.new("char[]", _ERRLEN)
+        rc = lib.sb_validate(self._struct, err, _ERRLEN)
+        if rc:
+            raise ValueError(f"packed {self.kernel} weight is invalid: {ffi.string(err).decode()}")
+
+    def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """Output (N, Cout, Hout, Wout) for an input of ``x_shape``."""
+        n, _, h, w = x_shape
+        (sh, sw), (ph, pw) = self.stride, self.padding
+        return (n, self.packed.cout, (h + 2 * ph - self.packed.kh) // sh + 1,
+                (w + 2 * pw - self.packed.kw) // sw + 1)
+
+    def __call__(self, x: torch.Tensor, threads: int = 1, *, layout: str = "auto") -> torch.Tensor:
+        """Forward pass on NCHW float32 CPU ``x``; ``layout`` forces a staging (benchmarks)."""
+        _check_tensor(x, "input x", 4)
+        _check_threads(threads)
+        if not x.is_contiguous():
+            raise ValueError("input x is not contiguous NCHW; call x.contiguous()")
+        p = self.packed
+        if x.shape[1] != p.cin:
+            raise ValueError(f"input x has {x.shape[1]} channels, the weight expects {p.cin}")
+        (ph, pw) = self.padding
+        if x.shape[2] + 2 * ph < p.kh or x.shape[3] + 2 * pw < p.kw:
+            raise ValueError(
+                f"input {tuple(x.shape[2:])} plus padding is smaller than the {p.kh}x{p.kw} kernel"
+            )
+        if layout not in _LAYOUTS:
+            raise ValueError(f"layout must be one of {sorted(_LAYOUTS)}, got {layout!r}")
+        y = torch.empty(self.out_shape(tuple(x.shape)), dtype=torch.float32)
+        ffi, lib = _lib()
+        err = ffi.new("char[]", _ERRLEN)
+        bias = ffi.NULL if self.bias is None else ffi.cast("float *", self.bias.data_ptr())
+        rc = lib.sb_conv2d(
+            self._struct, ffi.cast("float *", x.data_ptr()), x.shape[0], x.shape[2], x.shape[3],
+            *self.stride, *self.padding, bias, ffi.cast("float *", y.data_ptr()),
+            threads, ISAS.index(self.isa), _LAYOUTS[layout], err, _ERRLEN,
+        )
+        if rc:
+            message = ffi.string(err).decode()
+            if rc == lib.SB_ENOMEM:
+                raise MemoryError(message)
+            raise ValueError(f"kernels_c {self.kernel}: {message}")
+        return y
+
+    def __repr__(self) -> str:
+        p = self.packed
+        return (f"PreparedConv({self.kernel}, {p.cout}x{p.cin}x{p.kh}x{p.kw}, nnz={self.nnz}, "
+                f"stride={self.stride}, padding={self.padding})")
+
+
+def prepare(weight: torch.Tensor, *, pattern: Any, stride: Any = 1, padding: Any = 0,
+            bias: torch.Tensor | None = None, isa: str | None = None) -> PreparedConv:
+    """Pack ``weight`` (already masked with ``pattern``) once; returns a callable conv."""
+    _check_tensor(weight, "weight", 4)
+    stride_pair = _pair(stride, "stride", 1)
+    padding_pair = _pair(padding, "padding", 0)
+    if bias is not None:
+        _check_tensor(bias, "bias", 1)
+        if bias.shape[0] != weight.shape[0]:
+            raise ValueError(f"bias has {bias.shape[0]} entries, weight has {weight.shape[0]} "
+                             "output channels")
+        bias = bias.detach().contiguous().clone()
+    chosen = _resolve_isa(isa)
+    packed = pack(weight.detach().contiguous(), pattern)
+    return PreparedConv(packed, pattern, stride_pair, padding_pair, bias, chosen)
+
+
+def conv2d(x: torch.Tensor, weight: torch.Tensor, *, pattern: Any, stride: Any = 1,
+           padding: Any = 0, bias: torch.Tensor | None = None, threads: int = 1,
+           isa: str | None = None) -> torch.Tensor:
+    """One-shot ``prepare(...)(x, threads)``: same result as torch's conv2d."""
+    return prepare(weight, pattern=pattern, stride=stride, padding=padding, bias=bias,
+                   isa=isa)(x, threads)
+
+

@@ -1,0 +1,64 @@
+/* sparsebench C kernels: the public C API (also the cffi cdef, see kernels_c/_build.py).
+ *
+ * A convolution weight is packed once (Python packers, kernels_c/packers.py) into one of
+ * four storage formats, described by sb_packed; sb_validate checks every index of it once
+ * (at prepare time); sb_conv2d runs the forward pass on NCHW float32 activations.
+ *
+ * Reduction order (PATTERNS.md): r = (kh * Kw + kw) * Cin + ci, i.e. (Kh, Kw, Cin).
+ */
+#ifndef SB_H
+#define SB_H
+#include <stdint.h>
+
+/* error codes returned by every entry point; a message goes to err[errlen] */
+#define SB_OK 0
+#define SB_EINVAL 1   /* a bad argument (shape, pointer, stride, threads ...) */
+#define SB_ECORRUPT 2 /* packed data out of range */
+#define SB_ENOMEM 3
+#define SB_EISA 4     /* ISA not available on this CPU */
+
+/* ISAs (index into dispatch tables) */
+#define SB_ISA_SCALAR 0
+#define SB_ISA_AVX2 1
+#define SB_ISA_AVX512 2
+
+/* storage formats */
+#define SB_FMT_PANEL 0 /* BSR with blocks of bh output rows x 1 input channel x all taps:
+                          block, and dense / filter as full panels */
+#define SB_FMT_CSR 1   /* unstructured: CSR over r, int32 column indices */
+#define SB_FMT_NM 2    /* n:m: per group of m channels, n values + n one-byte offsets */
+#define SB_FMT_CS 3    /* cs: per chunk of k*d channels, d values + d one-byte segment ids */
+
+/* work split over threads */
+#define SB_SPLIT_EVEN 0 /* balanced pattern: equal row units per thread */
+#define SB_SPLIT_NNZ 1  /* unbalanced: equal stored values per thread (row pointer prefix) */
+
+typedef struct sb_packed {
+    int32_t fmt, split;
+    int32_t cout, cin, kh, kw;
+    /* row units: PANEL: block-rows of bh rows; CSR/NM/CS: output rows (bh = 1) */
+    int32_t units, bh;
+    int32_t valid_rows;       /* packed rows that are real (dense pads to a panel multiple) */
+    const int32_t *rowptr;    /* PANEL: blocks per block-row prefix; CSR: nnz prefix; units+1 */
+    const int32_t *cidx;      /* PANEL: input channel of each block; CSR: column r */
+    const uint8_t *sub;       /* NM: offset in group [0,m); CS: segment id [0,k) */
+    const float *val;
+    const int32_t *rowmap;    /* output channel of packed row i (filter), NULL = identity */
+    const int32_t *fillrows;  /* output channels no packed row writes (bias or 0) */
+    int64_t len_rowptr, len_cidx, len_sub, len_val, len_rowmap, len_fillrows;
+    int32_t n, m;             /* NM */
+    int32_t k, d;             /* CS */
+} sb_packed;
+
+int sb_validate(const sb_packed *p, char *err, int errlen);
+
+/* layout: 0 auto, 1 direct (1x1/s1/p0 only), 2 shifted rows (stride 1), 3 im2col */
+int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int32_t w,
+              int32_t stride_h, int32_t stride_w, int32_t pad_h, int32_t pad_w,
+              const float *bias, float *y, int32_t threads, int32_t isa, int32_t layout,
+              char *err, int errlen);
+
+int sb_isa_mask(void);                         /* bit i set: ISA i runs on this CPU */
+const char *sb_kernel_name(int fmt, int isa);  /* C function family used, e.g. cs_spmm_1x4v_avx512 */
+double sb_peak_gflops(int threads, int isa);   /* FMA throughput probe, <0 on bad args */
+#endif

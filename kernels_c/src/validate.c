@@ -1,0 +1,107 @@
+/* Argument and packed-data validation: every check that keeps a kernel inside its buffers.
+ * sb_check_header is O(1) (run on every call); sb_validate also walks every index (run
+ * once at prepare time, and again whenever the caller asks). */
+#include <stdarg.h>
+#include <stdio.h>
+#include "validate.h"
+
+int sb_fail(char *err, int errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, (size_t)errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+#define FAIL(code, ...) return sb_fail(err, errlen, code, __VA_ARGS__)
+#define ALIGNED(ptr, n) ((((uintptr_t)(ptr)) % (n)) == 0)
+
+static int64_t red_len(const sb_packed *p) { return (int64_t)p->cin * p->kh * p->kw; }
+
+int sb_check_header(const sb_packed *p, char *err, int errlen)
+{
+    if (!p) FAIL(SB_EINVAL, "packed weight is NULL");
+    if (p->fmt < SB_FMT_PANEL || p->fmt > SB_FMT_CS) FAIL(SB_ECORRUPT, "unknown packed format %d", p->fmt);
+    if (p->cout < 1 || p->cin < 1 || p->cout > (1 << 20) || p->cin > (1 << 20))
+        FAIL(SB_ECORRUPT, "channels out of range: cout=%d cin=%d (1..2^20)", p->cout, p->cin);
+    if (p->kh < 1 || p->kw < 1 || p->kh > SB_MAX_KERNEL || p->kw > SB_MAX_KERNEL)
+        FAIL(SB_EINVAL, "kernel %dx%d out of range: 1..%d", p->kh, p->kw, SB_MAX_KERNEL);
+    if (red_len(p) > (1 << 24)) FAIL(SB_EINVAL, "reduction Cin*Kh*Kw too large (> 2^24)");
+    if (p->split != SB_SPLIT_EVEN && p->split != SB_SPLIT_NNZ) FAIL(SB_ECORRUPT, "bad split %d", p->split);
+    if (p->bh < 1 || p->units < 0 || (int64_t)p->units * p->bh < p->valid_rows || p->valid_rows < 0)
+        FAIL(SB_ECORRUPT, "bad row units: units=%d bh=%d valid_rows=%d", p->units, p->bh, p->valid_rows);
+    if (!p->val || !ALIGNED(p->val, 4)) FAIL(SB_ECORRUPT, "values NULL or misaligned");
+    if (p->len_fillrows < 0 || (p->len_fillrows && (!p->fillrows || !ALIGNED(p->fillrows, 4))))
+        FAIL(SB_ECORRUPT, "fill rows NULL or misaligned");
+    switch (p->fmt) {
+    case SB_FMT_PANEL:
+    case SB_FMT_CSR:
+        if (!p->rowptr || !p->cidx || !ALIGNED(p->rowptr, 4) || !ALIGNED(p->cidx, 4))
+            FAIL(SB_ECORRUPT, "row pointers / indices NULL or misaligned");
+        if (p->len_rowptr != (int64_t)p->units + 1) FAIL(SB_ECORRUPT, "row pointer length %lld != units+1", (long long)p->len_rowptr);
+        if (p->fmt == SB_FMT_CSR && (p->units != p->cout || p->bh != 1 || p->valid_rows != p->cout))
+            FAIL(SB_ECORRUPT, "CSR needs one unit per output channel");
+        if (p->rowmap) {
+            if (!ALIGNED(p->rowmap, 4) || p->len_rowmap < p->valid_rows)
+                FAIL(SB_ECORRUPT, "row map misaligned or shorter than the valid rows");
+        } else if (p->valid_rows > p->cout) {
+            FAIL(SB_ECORRUPT, "valid rows %d > cout %d without a row map", p->valid_rows, p->cout);
+        }
+        break;
+    case SB_FMT_NM:
+        if (p->n < 1 || p->m <= p->n || p->m > 256 || p->cin % p->m)
+            FAIL(SB_ECORRUPT, "bad n:m %d:%d for cin %d", p->n, p->m, p->cin);
+        if (!p->sub || p->len_sub < red_len(p) / p->m * p->n * p->cout || p->len_val < p->len_sub)
+            FAIL(SB_ECORRUPT, "n:m values/offsets shorter than cout*Kh*Kw*Cin*n/m");
+        break;
+    case SB_FMT_CS:
+        if (p->k < 2 || p->k > 256 || p->d < 1 || p->cin % ((int64_t)p->k * p->d))
+            FAIL(SB_ECORRUPT, "bad cs k=%d d=%d for cin %d", p->k, p->d, p->cin);
+        if (!p->sub || p->len_sub < red_len(p) / p->k * p->cout || p->len_val < p->len_sub)
+            FAIL(SB_ECORRUPT, "cs values/segment ids shorter than cout*Kh*Kw*Cin/k");
+        break;
+    }
+    if (p->fmt == SB_FMT_NM || p->fmt == SB_FMT_CS) {
+        if (p->units != p->cout || p->bh != 1 || p->valid_rows != p->cout || p->rowmap)
+            FAIL(SB_ECORRUPT, "n:m / cs need one unit per output channel and no row map");
+    }
+    return SB_OK;
+}
+
+int sb_validate(const sb_packed *p, char *err, int errlen)
+{
+    int rc = sb_check_header(p, err, errlen);
+    if (rc) return rc;
+    const int64_t red = red_len(p);
+    if (p->fmt == SB_FMT_PANEL || p->fmt == SB_FMT_CSR) {
+        if (p->rowptr[0] != 0) FAIL(SB_ECORRUPT, "row pointer[0] = %d, expected 0", p->rowptr[0]);
+        for (int u = 0; u < p->units; ++u)
+            if (p->rowptr[u + 1] < p->rowptr[u])
+                FAIL(SB_ECORRUPT, "row pointers not monotone at unit %d", u);
+        const int64_t nnz = p->rowptr[p->units];
+        const int64_t per = p->fmt == SB_FMT_PANEL ? (int64_t)p->kh * p->kw * p->bh : 1;
+        if (nnz > p->len_cidx || nnz * per > p->len_val)
+            FAIL(SB_ECORRUPT, "row pointers reach %lld entries, arrays hold %lld", (long long)nnz, (long long)p->len_cidx);
+        const int64_t lim = p->fmt == SB_FMT_PANEL ? p->cin : red;
+        for (int64_t i = 0; i < nnz; ++i)
+            if (p->cidx[i] < 0 || p->cidx[i] >= lim)
+                FAIL(SB_ECORRUPT, "index %d at %lld out of range [0, %lld)", p->cidx[i], (long long)i, (long long)lim);
+        if (p->rowmap)
+            for (int i = 0; i < p->valid_rows; ++i)
+                if (p->rowmap[i] < 0 || p->rowmap[i] >= p->cout)
+                    FAIL(SB_ECORRUPT, "row map entry %d at %d out of range [0, %d)", p->rowmap[i], i, p->cout);
+    } else {
+        const int lim = p->fmt == SB_FMT_NM ? p->m : p->k;
+        for (int64_t i = 0; i < p->len_sub; ++i)
+            if (p->sub[i] >= lim)
+                FAIL(SB_ECORRUPT, "%s index %d at %lld out of range [0, %d)",
+                     p->fmt == SB_FMT_NM ? "n:m offset" : "cs segment id", p->sub[i], (long long)i, lim);
+    }
+    for (int64_t i = 0; i < p->len_fillrows; ++i)
+        if (p->fillrows[i] < 0 || p->fillrows[i] >= p->cout)
+            FAIL(SB_ECORRUPT, "fill row %d out of range [0, %d)", p->fillrows[i], p->cout);
+    return SB_OK;
+}

@@ -1,0 +1,77 @@
+/* Vector abstraction for the kernel templates: one block per ISA, picked by the macro the
+ * including translation unit defines (SB_VEC_AVX512 / SB_VEC_AVX2 / SB_VEC_SCALAR).
+ * VW = lanes, NV = vectors per pixel tile, PANEL_RB = output rows per panel micro-kernel.
+ * Tails use masked loads/stores, so a kernel never touches memory past a row's end. */
+#ifndef SB_VEC_H
+#define SB_VEC_H
+#include <stdint.h>
+#include "sb.h"
+#define SB_CAT2(a, b) a##b
+#define SB_CAT(a, b) SB_CAT2(a, b)
+#define SB_FN(name) SB_CAT(name, SB_SUFFIX)
+#define SB_ALWAYS static inline __attribute__((always_inline))
+
+#if defined(SB_VEC_AVX512)
+#include <immintrin.h>
+typedef __m512 vf;
+typedef __mmask16 vm;
+#define SB_SUFFIX _avx512
+#define VW 16
+#define NV 4
+#define PANEL_NV 4
+#define PANEL_RB 6
+#define V_SET1(x) _mm512_set1_ps(x)
+#define V_ZERO() _mm512_setzero_ps()
+#define V_LOAD(p) _mm512_loadu_ps(p)
+#define V_LOADM(p, mk) _mm512_maskz_loadu_ps((mk), (p))
+#define V_STORE(p, v) _mm512_storeu_ps((p), (v))
+#define V_STOREM(p, mk, v) _mm512_mask_storeu_ps((p), (mk), (v))
+#define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define V_ADD(a, b) _mm512_add_ps((a), (b))
+SB_ALWAYS vm v_mask(int n) { return n >= 16 ? (vm)0xFFFF : n <= 0 ? (vm)0 : (vm)((1u << n) - 1u); }
+
+#elif defined(SB_VEC_AVX2)
+#include <immintrin.h>
+typedef __m256 vf;
+typedef __m256i vm;
+#define SB_SUFFIX _avx2
+#define VW 8
+#define NV 4
+#define PANEL_NV 2
+#define PANEL_RB 6
+#define V_SET1(x) _mm256_set1_ps(x)
+#define V_ZERO() _mm256_setzero_ps()
+#define V_LOAD(p) _mm256_loadu_ps(p)
+#define V_LOADM(p, mk) _mm256_maskload_ps((p), (mk))
+#define V_STORE(p, v) _mm256_storeu_ps((p), (v))
+#define V_STOREM(p, mk, v) _mm256_maskstore_ps((p), (mk), (v))
+#define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define V_ADD(a, b) _mm256_add_ps((a), (b))
+SB_ALWAYS vm v_mask(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+#elif defined(SB_VEC_SCALAR)
+typedef float vf;
+typedef int vm;
+#define SB_SUFFIX _scalar
+#define VW 1
+#define NV 4
+#define PANEL_NV 4
+#define PANEL_RB 6
+#define V_SET1(x) ((float)(x))
+#define V_ZERO() 0.0f
+#define V_LOAD(p) (*(p))
+#define V_LOADM(p, mk) ((mk) ? *(p) : 0.0f)
+#define V_STORE(p, v) (*(p) = (v))
+#define V_STOREM(p, mk, v) do { if (mk) *(p) = (v); } while (0)
+#define V_FMA(a, b, c) ((a) * (b) + (c))
+#define V_ADD(a, b) ((a) + (b))
+SB_ALWAYS vm v_mask(int n) { return n > 0; }
+#else
+#error "define SB_VEC_AVX512, SB_VEC_AVX2 or SB_VEC_SCALAR before including vec.h"
+#endif
+
+#define NT (NV * VW)             /* pixels per tile, 1-row sparse kernels */
+#define PANEL_NT (PANEL_NV * VW) /* pixels per tile, panel kernels */
+#endif
