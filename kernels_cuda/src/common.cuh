@@ -1,0 +1,183 @@
+// Shared device helpers for the sparsebench convolution kernels (included by every .cu).
+//
+// Layouts: input x is NCHW, output y is NCHW, both dense and contiguous.  A convolution is
+// an implicit GEMM over "pixels" p = (n, oh, ow), flattened in that order, so that the
+// pixels of one output row are contiguous in both x (stride 1) and y.  The reduction runs
+// over taps (kh, kw) then input channels ci, the order of PATTERNS.md.
+//
+// Element type T is float (fp32) or __half (fp16 inputs and weights); accumulation is
+// always fp32, and y has the element type of x.
+#pragma once
+#include <cuda_fp16.h>
+
+namespace sb {
+
+// ----- element access (T -> float, float -> T) ------------------------------------------
+__device__ __forceinline__ float to_f(float v) { return v; }
+__device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
+__device__ __forceinline__ void store(float* p, float v) { *p = v; }
+__device__ __forceinline__ void store(__half* p, float v) { *p = __float2half_rn(v); }
+
+// Loads NB consecutive elements into fp32 registers.  The address must be aligned to
+// NB elements when NB is a multiple of 4 (the packers guarantee it): then it is one or
+// more 16-byte (fp32) or 8-byte (fp16) vector loads.
+template <int NB>
+__device__ __forceinline__ void load_vec(const float* __restrict__ src, float (&dst)[NB]) {
+    if constexpr (NB % 4 == 0) {
+#pragma unroll
+        for (int i = 0; i < NB; i += 4) {
+            const float4 v = *reinterpret_cast<const float4*>(src + i);
+            dst[i] = v.x; dst[i + 1] = v.y; dst[i + 2] = v.z; dst[i + 3] = v.w;
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < NB; ++i) dst[i] = src[i];
+    }
+}
+
+template <int NB>
+__device__ __forceinline__ void load_vec(const __half* __restrict__ src, float (&dst)[NB]) {
+    if constexpr (NB % 4 == 0) {
+#pragma unroll
+        for (int i = 0; i < NB; i += 4) {
+            const uint2 raw = *reinterpret_cast<const uint2*>(src + i);
+            const float2 lo = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
+            const float2 hi = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
+            dst[i] = lo.x; dst[i + 1] = lo.y; dst[i + 2] = hi.x; dst[i + 3] = hi.y;
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < NB; ++i) dst[i] = __half2float(src[i]);
+    }
+}
+
+// ----- convolution geometry ---------------------------------------------------------------
+struct Conv {
+    int N, Cin, H, W, Cout, Kh, Kw, sh, sw, ph, pw, Ho, Wo;
+    __device__ __forceinline__ int pixels() const { return N * Ho * Wo; }
+    __device__ __forceinline__ int taps() const { return Kh * Kw; }
+    __device__ __forceinline__ long long in_plane() const { return (long long)H * W; }
+    __device__ __forceinline__ int out_plane() const { return Ho * Wo; }
+};
+
+// Where one output pixel reads its input: the sample's base offset and the top-left
+// input coordinate of its receptive field.  `live` is false past the last pixel.
+struct PixelSrc {
+    long long base;  // n * Cin * H * W
+    int ih0, iw0;    // oh * sh - ph, ow * sw - pw
+    bool live;
+
+    __device__ __forceinline__ PixelSrc(const Conv& c, int p) {
+        live = p < c.pixels();
+        const int q = live ? p : 0;
+        const int plane = c.out_plane();
+        const int n = q / plane;
+        const int hw = q - n * plane;
+        const int oh = hw / c.Wo;
+        const int ow = hw - oh * c.Wo;
+        base = (long long)n * c.Cin * c.in_plane();
+        ih0 = oh * c.sh - c.ph;
+        iw0 = ow * c.sw - c.pw;
+    }
+
+    // Offset of channel 0 of tap (kh, kw) for this pixel, or -1 where it reads padding.
+    __device__ __forceinline__ long long tap_offset(const Conv& c, int kh, int kw) const {
+        const int ih = ih0 + kh, iw = iw0 + kw;
+        const bool inside = live && ih >= 0 && ih < c.H && iw >= 0 && iw < c.W;
+        return inside ? base + (long long)ih * c.W + iw : -1;
+    }
+};
+
+// Offset of output pixel p, channel co in y.
+__device__ __forceinline__ long long out_offset(const Conv& c, int p, int co) {
+    const int plane = c.out_plane();
+    const int n = p / plane;
+    return ((long long)n * c.Cout + co) * plane + (p - n * plane);
+}
+
+// ----- the staged SpMM framework shared by the CSR, N:M and CS kernels -------------------
+//
+// A thread block computes SP_TCO output channels x SP_TP pixels.  For each tap and each
+// chunk of at most SP_ROWS input channels, all threads stage the input rows of the
+// chunk for the block's pixels into shared memory (zero where the tap reads padding),
+// then every warp runs its SP_CPW output channels over the chunk's non-zeros: one
+// 16-byte shared load of 4 pixels and 4 FMAs per non-zero.  Lane l owns pixels
+// 4l .. 4l+3 of the tile.  Which channel a staged row holds, and which rows a channel's
+// non-zeros read, is the pattern's business (see each .cu file).
+constexpr int SP_TP = 128;
+constexpr int SP_THREADS = 256;
+constexpr int SP_WARPS = SP_THREADS / 32;
+constexpr int SP_ROWS = 32;
+constexpr int SP_CPW = 8;
+constexpr int SP_TCO = SP_WARPS * SP_CPW;
+constexpr int SP_ROW_STEP = SP_THREADS / SP_TP;
+
+struct StagedTile {
+    float (*xs)[SP_TP];
+    PixelSrc src;       // the pixel this thread stages
+    int stage_col;      // its column in xs
+    int stage_row0;     // its first row in xs
+    long long tap_off;  // src.tap_offset for the current tap
+
+    __device__ __forceinline__ StagedTile(float (*tile)[SP_TP], const Conv& c, int p0)
+        : xs(tile),
+          src(c, p0 + (int)threadIdx.x % SP_TP),
+          stage_col((int)threadIdx.x % SP_TP),
+          stage_row0((int)threadIdx.x / SP_TP),
+          tap_off(-1) {}
+
+    __device__ __forceinline__ void set_tap(const Conv& c, int kh, int kw) {
+        tap_off = src.tap_offset(c, kh, kw);
+    }
+};
+
+// Stages rows [0, rows) of the chunk; channel_of(r) gives the input channel of row r or
+// -1 for a row that must be zero.  Brackets itself with barriers.
+template <typename T, typename ChannelOf>
+__device__ __forceinline__ void stage_rows(StagedTile& t, const T* __restrict__ x,
+                                           const Conv& c, int rows, ChannelOf channel_of) {
+    __syncthreads();
+    const long long plane = c.in_plane();
+    for (int r = t.stage_row0; r < rows; r += SP_ROW_STEP) {
+        const int ch = channel_of(r);
+        float v = 0.0f;
+        if (t.tap_off >= 0 && ch >= 0) v = to_f(x[t.tap_off + (long long)ch * plane]);
+        t.xs[r][t.stage_col] = v;
+    }
+    __syncthreads();
+}
+
+__device__ __forceinline__ void fma_row(float (&acc)[4], float w, const float* row, int lane) {
+    const float4 v = *reinterpret_cast<const float4*>(row + 4 * lane);
+    acc[0] = fmaf(w, v.x, acc[0]);
+    acc[1] = fmaf(w, v.y, acc[1]);
+    acc[2] = fmaf(w, v.z, acc[2]);
+    acc[3] = fmaf(w, v.w, acc[3]);
+}
+
+// Writes a warp's accumulators: channel slot j goes to output channel co_of(j) (or
+// nowhere if negative), with bias[co] added when bias is not null.
+template <typename T, typename CoOf>
+__device__ __forceinline__ void store_tile(T* __restrict__ y, const float* __restrict__ bias,
+                                           const Conv& c, int p0, int lane,
+                                           const float (&acc)[SP_CPW][4], CoOf co_of) {
+#pragma unroll
+    for (int j = 0; j < SP_CPW; ++j) {
+        const int co = co_of(j);
+        if (co < 0) continue;
+        const float b = bias ? bias[co] : 0.0f;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int p = p0 + 4 * lane + i;
+            if (p < c.pixels()) store(y + out_offset(c, p, co), acc[j][i] + b);
+        }
+    }
+}
+
+}  // namespace sb
+
+// The explicit argument list every entry point starts its geometry with.
+#define SB_CONV_PARAMS                                                                   \
+    int N, int Cin, int H, int W, int Cout, int Kh, int Kw, int sh, int sw, int ph, int pw, \
+        int Ho, int Wo
+#define SB_CONV_MAKE sb::Conv{N, Cin, H, W, Cout, Kh, Kw, sh, sw, ph, pw, Ho, Wo}

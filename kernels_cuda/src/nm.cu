@@ -1,0 +1,62 @@
+// N:M convolution as an SpMM over pixels, fp32 and fp16.
+//
+// Packed weight (PATTERNS.md "nm"): for every (co, tap, group g of m input channels, i < n),
+// one value and one index t in [0, m) (one byte), at ((co * taps + tap) * groups + g) * n + i;
+// the channel is g*m + t.  A stage holds floor(32/m) whole groups, so every output channel
+// has exactly n non-zeros per staged group (balanced) and reads shared row (g-g0)*m + t.
+#include "common.cuh"
+
+namespace {
+using namespace sb;
+
+template <typename T>
+__device__ __forceinline__ void nm_conv(const T* __restrict__ x, const T* __restrict__ vals,
+                                        const unsigned char* __restrict__ idx,
+                                        const float* __restrict__ bias, T* __restrict__ y,
+                                        const Conv c, int n, int m) {
+    __shared__ __align__(16) float xs[SP_ROWS][SP_TP];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int p0 = blockIdx.x * SP_TP;
+    const int co0 = blockIdx.y * SP_TCO + warp * SP_CPW;
+    const int taps = c.taps();
+    const int groups = c.Cin / m;
+    const int per_stage = SP_ROWS / m;
+    StagedTile tile(xs, c, p0);
+    float acc[SP_CPW][4] = {};
+
+    for (int tap = 0; tap < taps; ++tap) {
+        tile.set_tap(c, tap / c.Kw, tap % c.Kw);
+        for (int g0 = 0; g0 < groups; g0 += per_stage) {
+            const int ge = min(per_stage, groups - g0);
+            const int cbase = g0 * m;
+            stage_rows(tile, x, c, ge * m, [&](int r) { return cbase + r; });
+#pragma unroll
+            for (int s = 0; s < SP_CPW; ++s) {
+                const int co = co0 + s;
+                if (co < c.Cout) {
+                    const long long e0 = (((long long)co * taps + tap) * groups + g0) * n;
+                    for (int g = 0; g < ge; ++g) {
+#pragma unroll 4
+                        for (int i = 0; i < n; ++i) {
+                            const long long e = e0 + g * n + i;
+                            fma_row(acc[s], to_f(vals[e]), xs[g * m + idx[e]], lane);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    store_tile(y, bias, c, p0, lane, acc, [&](int s) { return co0 + s < c.Cout ? co0 + s : -1; });
+}
+}  // namespace
+
+#define SB_NM_ENTRY(NAME, T)                                                                  \
+    extern "C" __global__ void __launch_bounds__(sb::SP_THREADS, 2)                              \
+        NAME(const T* __restrict__ x, const T* __restrict__ vals,                             \
+             const unsigned char* __restrict__ idx, const float* __restrict__ bias,           \
+             T* __restrict__ y, SB_CONV_PARAMS, int n, int m) {                               \
+        nm_conv<T>(x, vals, idx, bias, y, SB_CONV_MAKE, n, m);                                \
+    }
+
+SB_NM_ENTRY(sb_nm_f32, float)
+SB_NM_ENTRY(sb_nm_f16, __half)
