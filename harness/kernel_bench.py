@@ -10,6 +10,7 @@ ratios against our dense kernel and torch's dense conv measured in the same run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from harness.backends import BACKENDS
+from harness.backends import BACKENDS, PreparedConv
 from harness.layers import ConvLayer, conv_layers
 from harness.timing import measure, pinned_threads
 
@@ -33,6 +34,13 @@ DEFAULT_THREADS = (1, 2)
 MAX_REL_ERROR = 1e-4  # the kernels' contract: fp32 output within 1e-4 of torch
 # Parameters fixed per pattern in the kernel sweep (the rest take the pattern's defaults).
 SWEEP_PARAMS: dict[str, dict[str, Any]] = {"block": {"n": 16, "balance": "uniform"}}
+# Representative layers for continuous benchmarking (asv): "model:layer" -> its shape.
+REPRESENTATIVE_LAYERS = {
+    "resnet50:layer3.1.conv1": ConvLayer("layer3.1.conv1", 1024, 256, 1, 1, 1, 0, 1, 14, 14),
+    "resnet50:layer3.1.conv2": ConvLayer("layer3.1.conv2", 256, 256, 3, 3, 1, 1, 1, 14, 14),
+    "mobilenet_v2:features.12.conv.0.0": ConvLayer("features.12.conv.0.0", 96, 576, 1, 1, 1,
+                                                   0, 1, 14, 14),
+}
 # The dense baselines every sparse row is compared with: (backend, label in the tables).
 BASELINES = (("torch", "torch"), ("c", "c_dense"))
 
@@ -156,6 +164,20 @@ def _build_columns(backend: str) -> dict[str, str | None]:
             "kernel_source_hash": info.get("source_hash")}
 
 
+def verified_conv(case: LayerCase, backend: str, threads: int, device: str = "cpu",
+                  ) -> tuple[PreparedConv, float]:
+    """``case``'s weight prepared on ``backend`` and the max relative error of its output
+    against the float64 reference (the caller decides what error is wrong)."""
+    import torch
+
+    layer = case.layer
+    conv = BACKENDS[backend].prepare(case.weight, pattern=case.pattern, stride=layer.stride,
+                                     padding=layer.padding, device=device)
+    with torch.inference_mode(), pinned_threads(threads):
+        error = max_rel_error(conv(case.x.to(device), threads=threads), case.reference)
+    return conv, error
+
+
 def bench_layer(layer: ConvLayer, pattern: Any, backend: str, threads: int, batch: int,
                 budget: float, *, case: LayerCase | None = None, model: str | None = None,
                 requested_sparsity: float | None = None, device: str = "cpu",
@@ -184,17 +206,15 @@ def bench_layer(layer: ConvLayer, pattern: Any, backend: str, threads: int, batc
     if not ok:
         row["message"] = reason
         return row
-    x = case.x.to(device)
     try:
-        conv = BACKENDS[backend].prepare(case.weight, pattern=pattern, stride=layer.stride,
-                                         padding=layer.padding, device=device)
+        conv, row["max_rel_error"] = verified_conv(case, backend, threads, device)
         row.update(kernel=conv.kernel, isa=conv.isa, **_build_columns(backend))
+        if not row["max_rel_error"] <= MAX_REL_ERROR:  # NaN is wrong too
+            row.update(status="wrong", message=f"max rel error {row['max_rel_error']:.3g} > "
+                       f"{MAX_REL_ERROR:g} against torch conv2d; not timed")
+            return row
+        x = case.x.to(device)
         with torch.inference_mode(), pinned_threads(threads):
-            row["max_rel_error"] = max_rel_error(conv(x, threads=threads), case.reference)
-            if not row["max_rel_error"] <= MAX_REL_ERROR:
-                row.update(status="wrong", message=f"max rel error {row['max_rel_error']:.3g}"
-                           f" > {MAX_REL_ERROR:g} against torch conv2d; not timed")
-                return row
             timing = measure(lambda: conv(x, threads=threads), budget_s=budget)
     except Exception as exc:  # a kernel that fails is a recorded result, not a crash
         row["message"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -301,29 +321,27 @@ def _geomean(values: pd.Series) -> float:
     return float(math.exp(values.map(math.log).mean())) if len(values) else math.nan
 
 
+@functools.cache
+def level_label(pattern: str, params_json: str) -> str:
+    """A row's pattern level as ``Pattern.describe()`` writes it, e.g. ``nm(1:4)``."""
+    import patterns
+
+    return patterns.make(pattern, **json.loads(params_json)).describe()
+
+
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (pattern level, threads): geomean speedups, fraction faster than torch, peak use.
-
-    The dense rows summarise our dense kernel against torch (``x_torch``).
-    """
-    import pandas as pd
-
+    """Per (pattern level, backend, threads): geomean speedups over our dense kernel and
+    torch's, the fraction of layers faster than torch, and the median fraction of peak."""
     ok = df[df.status == "ok"].copy()
-    ok["level"] = ok["pattern"] + ok["pattern_params"].where(ok["pattern"] != "dense", "")
-    groups = []
-    for (_level, backend, threads), g in ok.groupby(["level", "backend", "threads"],
-                                                    sort=False):
-        groups.append({
-            "pattern": g["pattern"].iloc[0], "params": g["pattern_params"].iloc[0],
-            "backend": backend, "threads": threads,
-            "requested_sparsity": g["requested_sparsity"].iloc[0],
-            "actual_density": g["actual_density"].mean(), "layers": len(g),
-            "geomean_x_c_dense": _geomean(g["x_c_dense"]),
-            "geomean_x_torch": _geomean(g["x_torch"]),
-            "faster_than_torch": float((g["x_torch"] > 1).mean()),
-            "median_peak_fraction": float(g["peak_fraction"].median()),
-        })
-    return pd.DataFrame(groups)
+    ok["level"] = [level_label(p, q)
+                   for p, q in zip(ok["pattern"], ok["pattern_params"], strict=True)]
+    return (ok.groupby(["level", "backend", "threads"], sort=False)
+            .agg(sparsity=("requested_sparsity", "first"), density=("actual_density", "mean"),
+                 layers=("layer", "count"), x_c_dense=("x_c_dense", _geomean),
+                 x_torch=("x_torch", _geomean),
+                 faster_than_torch=("x_torch", lambda v: float((v > 1).mean())),
+                 peak_fraction=("peak_fraction", "median"))
+            .reset_index())
 
 
 def dense_by_kind(df: pd.DataFrame) -> pd.DataFrame:
