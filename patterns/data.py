@@ -66,20 +66,18 @@ class Augment:
     flip: bool
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """Augment a uint8 batch (B, C, H, W) in a few tensor ops; uses torch's global RNG."""
-        b, _, h, w = images.shape
-        if self.pad:
-            padded = torch.nn.functional.pad(images, (self.pad,) * 4)
-            top = torch.randint(0, 2 * self.pad + 1, (b, 1, 1))
-            left = torch.randint(0, 2 * self.pad + 1, (b, 1, 1))
-            rows = top + torch.arange(h).view(1, h, 1)
-            cols = left + torch.arange(w).view(1, 1, w)
-            batch = torch.arange(b).view(b, 1, 1)
-            images = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+        """Augment a uint8 batch (B, C, H, W) with one gather; uses torch's global RNG."""
+        b, c, h, w = images.shape
+        p = self.pad
+        padded = torch.nn.functional.pad(images, (p,) * 4) if p else images
+        top = torch.randint(0, 2 * p + 1, (b, 1, 1))
+        left = torch.randint(0, 2 * p + 1, (b, 1, 1))
+        cols = torch.arange(w).view(1, 1, w)
         if self.flip:
-            flip = torch.rand(b) < 0.5
-            images = torch.where(flip.view(b, 1, 1, 1), images.flip(-1), images)
-        return images
+            cols = torch.where(torch.rand(b, 1, 1) < 0.5, cols.flip(-1), cols)
+        rows = top + torch.arange(h).view(1, h, 1)
+        index = (rows * (w + 2 * p) + left + cols).view(b, 1, h * w).expand(b, c, h * w)
+        return padded.reshape(b, c, -1).gather(2, index).view(b, c, h, w)
 
 
 class TensorImageDataset(Dataset):
@@ -117,10 +115,10 @@ class TensorImageDataset(Dataset):
     def batch(self, indices: Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (B, C, H, W) float32, normalised and augmented, and labels (B,) int64."""
         idx = torch.as_tensor(indices, dtype=torch.long)
-        images = self.images[idx]
+        images = self.images.index_select(0, idx)
         if self.augment is not None:
             images = self.augment(images)
-        return images.float().mul_(self._scale).sub_(self._shift), self.labels[idx]
+        return images.float().mul_(self._scale).sub_(self._shift), self.labels.index_select(0, idx)
 
     def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, int]]:
         """Batch fetch used by DataLoader: one vectorised transform for the whole batch."""
