@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 # What the harness asks for (known before it measures), not what it got back.
@@ -31,37 +30,66 @@ JSON_COLUMNS = frozenset({"pattern_params", "recipe_params", "notes", "layer_tab
 
 
 def canonical(value: Any) -> Any:
-    """A JSON-ready value that compares equal across int/float/numpy/NaN spellings."""
+    """A hashable value with one spelling for equal configurations: int-valued floats and
+    numpy scalars become int, NaN becomes None, mappings sorted (key, value) pairs."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if value != value:  # NaN: pandas' spelling of a missing value
+            return None
+        return int(value) if value.is_integer() else float(f"{value:.12g}")
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()  # numpy / torch scalars
-    if value is None or isinstance(value, (bool, str)):
+        return canonical(value.item())  # numpy / torch scalars
+    if isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, float)):
-        number = float(value)
-        if math.isnan(number):
-            return None
-        return int(number) if number.is_integer() else float(f"{number:.12g}")
-    if isinstance(value, Mapping):
-        return {str(k): canonical(v) for k, v in value.items()}
+        return canonical(float(value))
+    if isinstance(value, Mapping):  # sorted (key, value) pairs: order-free
+        return tuple(sorted((str(k), canonical(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
-        return [canonical(v) for v in value]
+        return ("list", *(canonical(v) for v in value))
     raise ValueError(f"cannot key a value of type {type(value).__name__}: {value!r}")
 
 
-def _column_value(column: str, value: Any) -> Any:
-    if column in JSON_COLUMNS and isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"column {column} must hold JSON, got {value[:60]!r}") from exc
-    return canonical(value)
+def _json_value(column: str, value: Any) -> Any:
+    """The canonical value of a JSON column, given as JSON text or as the object."""
+    return canonical(_parse_json(column, value) if isinstance(value, str) else value)
+
+
+def _parse_json(column: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"column {column} must hold JSON, got {text[:60]!r}") from exc
+
+
+def digest_columns(
+    kind: str, values: Mapping[str, Sequence[Any]], columns: tuple[str, ...], count: int
+) -> list[str]:
+    """Keys of ``count`` rows given column-wise (``values``: column -> its values).
+
+    A key is the sha256 hex of the repr of ``kind`` and the row's canonical values of
+    ``columns`` (a missing column counts as None). ``repr`` of canonical values (str, int,
+    float, bool, None, tuples) is exact and stable across Python versions, and fast.
+    """
+    missing = [None] * count
+    canonical_columns = []
+    for column in columns:
+        column_values = values.get(column, missing)
+        if column in JSON_COLUMNS:
+            canonical_columns.append([_json_value(column, v) for v in column_values])
+        else:
+            canonical_columns.append([canonical(v) for v in column_values])
+    return [
+        hashlib.sha256(repr((kind, row)).encode()).hexdigest()
+        for row in zip(*canonical_columns, strict=True)
+    ]
 
 
 def digest(kind: str, row: Mapping[str, Any], columns: tuple[str, ...]) -> str:
-    """sha256 hex of ``kind`` and the canonical values of ``columns`` (missing = null)."""
-    payload = [kind, [_column_value(c, row.get(c)) for c in columns]]
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """The key of one row given as a mapping (see ``digest_columns``)."""
+    return digest_columns(kind, {c: [row.get(c)] for c in columns}, columns, 1)[0]
 
 
 def measurement_key(row: Mapping[str, Any]) -> str:
@@ -72,6 +100,16 @@ def measurement_key(row: Mapping[str, Any]) -> str:
 def checkpoint_key(row: Mapping[str, Any]) -> str:
     """The key of a checkpoint: its training configuration, not its weights."""
     return digest("checkpoint", row, CHECKPOINT_KEY_COLUMNS)
+
+
+def measurement_keys(values: Mapping[str, Sequence[Any]], count: int) -> list[str]:
+    """``measurement_key`` of many rows given column-wise (the bulk insert path)."""
+    return digest_columns("measurement", values, MEASUREMENT_KEY_COLUMNS, count)
+
+
+def checkpoint_keys(values: Mapping[str, Sequence[Any]], count: int) -> list[str]:
+    """``checkpoint_key`` of many rows given column-wise (the bulk insert path)."""
+    return digest_columns("checkpoint", values, CHECKPOINT_KEY_COLUMNS, count)
 
 
 def machine_id(machine: Mapping[str, Any]) -> str:
@@ -95,4 +133,9 @@ def json_text(column: str, value: Any) -> str | None:
     """The stored form of a JSON column: canonical JSON text with sorted keys."""
     if value is None:
         return None
-    return json.dumps(_column_value(column, value), sort_keys=True, allow_nan=False)
+    if isinstance(value, str):
+        value = _parse_json(column, value)
+    try:
+        return json.dumps(value, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"column {column} must be JSON-serialisable: {exc}") from exc

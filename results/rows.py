@@ -52,13 +52,13 @@ def to_arrow(
     records: list[Mapping[str, Any]],
     columns: Mapping[str, str],
     key: str,
-    key_of: Callable[[Mapping[str, Any]], str],
+    keys_of: Callable[[Mapping[str, list[Any]], int], list[str]] | None,
     defaults: Mapping[str, Any],
 ) -> pa.Table:
     """One Arrow table of ``records`` for ``table`` (``columns``: name -> DuckDB type).
 
-    ``defaults`` fill columns a row leaves empty; ``key_of`` computes the key of a row that
-    has none (seeing the defaults too). ValueError names unknown columns.
+    ``defaults`` fill columns a row leaves empty; ``keys_of`` computes, column-wise, the
+    key of rows that have none. ValueError names unknown columns and badly typed values.
     """
     present: set[str] = set().union(*records) if records else set()
     unknown = sorted(present - set(columns))
@@ -66,16 +66,16 @@ def to_arrow(
         raise ValueError(
             f"{table} rows have unknown columns {', '.join(unknown)}; known: {', '.join(columns)}"
         )
-    if any(r.get(key) is None for r in records):
-        records = [
-            r if r.get(key) is not None else {**r, key: key_of({**defaults, **r})} for r in records
-        ]
     emitted = [c for c in columns if c in present or c in defaults or c == key]
-    arrays = []
+    values: dict[str, list[Any]] = {}
     for column in emitted:
-        values = [r.get(column) for r in records]
+        column_values = [r.get(column) for r in records]
         if column in defaults:
             fill = defaults[column]
-            values = [fill if v is None or v != v else v for v in values]
-        arrays.append(_array(column, values, columns[column]))
+            column_values = [fill if v is None or v != v else v for v in column_values]
+        values[column] = column_values
+    if keys_of is not None and any(v is None for v in values[key]):
+        computed = keys_of(values, len(records))
+        values[key] = [given or new for given, new in zip(values[key], computed, strict=True)]
+    arrays = [_array(column, values[column], columns[column]) for column in emitted]
     return pa.Table.from_arrays(arrays, names=emitted)

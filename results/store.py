@@ -117,9 +117,9 @@ class Store:
         row.update({PRIMARY_KEYS[table]: id_, "details": extras or None})
         return row
 
-    def _insert(self, con, table: str, records, defaults: Mapping[str, Any], key_of) -> int:
+    def _insert(self, con, table: str, records, defaults: Mapping[str, Any], keys_of) -> int:
         arrow = rows.to_arrow(
-            table, records, self.columns(table), PRIMARY_KEYS[table], key_of, defaults
+            table, records, self.columns(table), PRIMARY_KEYS[table], keys_of, defaults
         )
         con.register("incoming_rows", arrow)
         try:
@@ -195,13 +195,13 @@ class Store:
             return {
                 "checkpoints": self._insert(
                     con, "checkpoints", checkpoint_records,
-                    {"run_id": run_id, "created_at": now}, keys.checkpoint_key,
+                    {"run_id": run_id, "created_at": now}, keys.checkpoint_keys,
                 ),
                 "measurements": self._insert(
                     con, "measurements", measurement_records,
                     {"run_id": run_id, "machine_id": run["machine_id"],
                      "software_id": run["software_id"], "created_at": now},
-                    keys.measurement_key,
+                    keys.measurement_keys,
                 ),
             }  # fmt: skip
 
