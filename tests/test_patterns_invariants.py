@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import patterns
-from patterns.block import bpar_score, blocks_view
+from patterns.block import blocks_view, bpar_score
 
 SPARSITIES = [0.0, 0.25, 0.3, 0.5, 0.6, 0.7, 0.75, 0.875, 0.9, 0.95]
 FEW = settings(max_examples=40)
@@ -133,7 +133,8 @@ def test_unstructured_layer_keeps_exact_count_of_largest(data, seed, lv, taps, c
 @given(st.data(), seeds, levels, st.integers(1, 4))
 def test_unstructured_global_uses_one_threshold_over_layers(data, seed, lv, layers):
     s = data.draw(st.sampled_from(SPARSITIES))
-    shapes = [data.draw(st.sampled_from([(4, 3, 3, 3), (8, 4), (2, 6, 1, 1)])) for _ in range(layers)]
+    choices = st.sampled_from([(4, 3, 3, 3), (8, 4), (2, 6, 1, 1)])
+    shapes = [data.draw(choices) for _ in range(layers)]
     ws = {f"l{i}": weights(shape, seed + i, lv) for i, shape in enumerate(shapes)}
     p = patterns.make("unstructured", sparsity=s, scope="global")
     masks = p.mask_many(ws)

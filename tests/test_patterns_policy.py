@@ -106,5 +106,5 @@ def test_depthwise_convs_stay_dense():
         assert not table[name].pruned and "depthwise" in table[name].reason
     assert table["classifier.1"].reason.startswith("policy: final classifier")
     assert any(r.pruned for r in plan.table)
-    for name, mask in plan.masks.items():
+    for mask in plan.masks.values():
         patterns.make("cs", k=4).validate(mask)
