@@ -1,1 +1,30 @@
-"""CUDA sparse convolution kernels loaded through PyCUDA, with thin Python wrappers."""
+"""CUDA sparse convolution kernels loaded through PyCUDA, with thin Python wrappers.
+
+Same API as ``kernels_c`` (CONTRACTS.md) for torch CUDA tensors::
+
+    conv = kernels_cuda.prepare(weight, pattern=p, stride=1, padding=1)   # pack once
+    y = conv(x)                       # x: NCHW float32/float16 CUDA tensor
+    kernels_cuda.is_available()       # (False, reason) without a GPU or PyCUDA; never raises
+
+Importing this package needs neither PyCUDA nor a GPU: PyCUDA is imported on first use.
+"""
+
+from kernels_cuda.build import source_hash
+from kernels_cuda.conv import CudaConv, conv2d, prepare
+from kernels_cuda.info import build_info, is_available
+from kernels_cuda.packing import pack, supported_patterns, unpack
+from kernels_cuda.timing import Timing, cuda_measure
+
+__all__ = [
+    "CudaConv",
+    "Timing",
+    "build_info",
+    "conv2d",
+    "cuda_measure",
+    "is_available",
+    "pack",
+    "prepare",
+    "source_hash",
+    "supported_patterns",
+    "unpack",
+]
