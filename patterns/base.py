@@ -142,7 +142,7 @@ class Pattern(ABC):
 
     def mask(self, weight: torch.Tensor) -> torch.Tensor:
         """Boolean mask (True = kept) of ``weight``'s shape; ValueError if it can't be masked."""
-        self._require_shape(weight, "weight")
+        self._require_weight(weight)
         return self._mask_conv(as_conv(weight.detach())).reshape(weight.shape).contiguous()
 
     def mask_many(self, weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -163,6 +163,11 @@ class Pattern(ABC):
         reason = self.check_shape(tensor.shape)
         if reason is not None:
             raise ValueError(reason)
+
+    def _require_weight(self, weight: Any) -> None:
+        self._require_shape(weight, "weight")
+        if weight.is_floating_point() and not bool(torch.isfinite(weight).all()):
+            raise ValueError("weight has NaN or infinite values; a mask needs finite weights")
 
     def _broken(self, what: str) -> NoReturn:
         raise ValueError(f"mask breaks {self.describe()}: {what}")

@@ -16,10 +16,15 @@ from patterns.registry import pattern_class
 __all__ = ["nearest_level"]
 
 
-def nearest_level(name: str, sparsity: float, **fixed: Any) -> Pattern:
+def nearest_level(name: str, sparsity: float, /, **fixed: Any) -> Pattern:
     """Pattern ``name`` at the reachable level nearest ``sparsity``; ``fixed`` pins params.
 
     Examples: ``nearest_level('nm', 0.75)`` -> 1:4, ``nearest_level('nm', 0.75, m=8)`` -> 2:8,
     ``nearest_level('cs', 0.9)`` -> k=8, ``nearest_level('block', 0.6, n=16)`` -> 60 %.
     """
+    if "sparsity" in fixed:
+        raise ValueError(
+            "nearest_level: give the requested sparsity as the second argument, "
+            "not also among the fixed parameters"
+        )
     return pattern_class(name).at_sparsity(sparsity, **fixed)

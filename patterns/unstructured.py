@@ -51,7 +51,7 @@ class Unstructured(Pattern):
         if self._params["scope"] == "layer" or not weights:
             return super().mask_many(weights)
         for weight in weights.values():
-            self._require_shape(weight, "weight")
+            self._require_weight(weight)
         scores = torch.cat([w.detach().abs().flatten() for w in weights.values()])
         kept = keep_largest(scores, self._keep(scores.numel()))
         sizes = [w.numel() for w in weights.values()]

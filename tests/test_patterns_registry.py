@@ -96,6 +96,14 @@ def test_shapes_a_pattern_cannot_take_are_reported(pattern, shape, words):
         assert word in reason
 
 
+def test_non_finite_weights_are_rejected():
+    w = torch.randn(4, 8)
+    w[1, 2] = float("nan")
+    for p in (patterns.make("nm"), patterns.make("unstructured", sparsity=0.5, scope="global")):
+        with pytest.raises(ValueError, match="NaN"):
+            p.mask_many({"a": w})
+
+
 def test_check_shape_accepts_shapes_that_fit():
     assert patterns.make("nm").check_shape((8, 16, 3, 3)) is None
     assert patterns.make("cs", k=2, d=4).check_shape((8, 16)) is None
@@ -154,6 +162,8 @@ def test_nearest_level_rejects_bad_requests():
         patterns.nearest_level("nm", 1.5)
     with pytest.raises(ValueError, match="unknown pattern"):
         patterns.nearest_level("nope", 0.5)
+    with pytest.raises(ValueError, match="second argument"):
+        patterns.nearest_level("block", 0.5, sparsity=0.5)
 
 
 def test_density_counts_kept_fraction():
