@@ -125,12 +125,17 @@ def check_supported(version: int, path: str) -> None:
         )
 
 
-def migrate(con: duckdb.DuckDBPyConnection, from_version: int, sparsebench: str) -> None:
+def migrate(
+    con: duckdb.DuckDBPyConnection,
+    from_version: int,
+    sparsebench: str,
+    migrations: dict[int, list[str]] = MIGRATIONS,
+) -> None:
     """Apply every migration after ``from_version`` in one transaction (all or nothing)."""
     con.execute("BEGIN TRANSACTION")
     try:
-        for version in range(from_version + 1, SCHEMA_VERSION + 1):
-            for step in MIGRATIONS[version]:
+        for version in range(from_version + 1, max(migrations) + 1):
+            for step in migrations[version]:
                 con.execute(step).fetchall()
             con.execute(
                 "INSERT INTO schema_version VALUES (?, timezone('UTC', now()), ?)",

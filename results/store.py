@@ -121,11 +121,9 @@ class Store:
         arrow = rows.to_arrow(
             table, records, self.columns(table), PRIMARY_KEYS[table], keys_of, defaults
         )
-        con.register("incoming_rows", arrow)
-        try:
-            return insert_new(con, table, "incoming_rows")
-        finally:
-            con.unregister("incoming_rows")
+        view = f"incoming_{table}"  # lives until the short-lived connection closes
+        con.register(view, arrow)
+        return insert_new(con, table, view)
 
     def _transaction(self, work) -> Any:
         """Run ``work(con)`` in one write transaction; constraint errors become ValueError."""
