@@ -52,6 +52,7 @@ class _Bench:
     processes = 1
     repeat = (3, 10, 2.0)  # (min repeats, max repeats, max seconds)
     warmup_time = 0.05
+    timeout = 300  # the first benchmark may compile the C kernels (cached afterwards)
 
     def _prepare(self, layer, pattern, sparsity, backend, threads):
         """Checked conv and input; torch's thread count pinned (each benchmark is its own
