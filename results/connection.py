@@ -47,14 +47,15 @@ def with_lock_retry(action: Callable[[], T], path: str, timeout: float) -> T:
         except duckdb.Error as exc:
             if not is_lock_error(exc):
                 raise
-            if time.monotonic() + delay > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 holder = re.search(r"PID (\d+)", str(exc))
                 who = f"process {holder.group(1)}" if holder else "another connection"
                 raise StoreBusy(
                     f"{path} is held by {who} (writing to it) for more than {timeout:g} s; "
                     "wait for it to finish or raise the lock timeout"
                 ) from exc
-            time.sleep(delay * random.uniform(0.5, 1.0))
+            time.sleep(min(delay * random.uniform(0.5, 1.0), remaining))
             delay = min(delay * 2, 0.25)
 
 

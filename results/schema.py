@@ -109,10 +109,10 @@ def file_version(con: duckdb.DuckDBPyConnection, path: str) -> int:
             f"{path} is a DuckDB database but not a sparsebench results file "
             "(no sparsebench_meta table); pass a file written by sparsebench"
         )
-    marker = con.execute("SELECT value FROM sparsebench_meta WHERE key = 'format'").fetchone()
-    if marker is None or marker[0] != FORMAT_MARKER:
+    marker = con.execute("SELECT value FROM sparsebench_meta WHERE key = 'format'").fetchall()
+    if marker != [(FORMAT_MARKER,)]:
         raise ValueError(f"{path} is not a sparsebench results file (format marker missing)")
-    (version,) = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    (version,) = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0]
     return int(version)
 
 

@@ -186,10 +186,10 @@ class Store:
         """
         measurement_records = rows.as_records(measurements)
         checkpoint_records = rows.as_records(checkpoints)
-        run = self._run(run_id)
         now = _utc_now()
 
         def work(con) -> dict[str, int]:
+            run = self._run(con, run_id)
             return {
                 "checkpoints": self._insert(
                     con, "checkpoints", checkpoint_records,
@@ -209,19 +209,22 @@ class Store:
         """Close a run as 'finished', 'failed' or 'interrupted', and checkpoint the WAL."""
         if status not in RUN_END_STATUSES:
             raise ValueError(f"run status {status!r} unknown; one of {', '.join(RUN_END_STATUSES)}")
-        self._run(run_id)
         with self._write() as con:
+            self._run(con, run_id)
             con.execute(
                 "UPDATE runs SET status = ?, ended_at = ? WHERE run_id = ?",
                 [status, _utc_now(), run_id],
             ).fetchall()
             con.execute("CHECKPOINT")
 
-    def _run(self, run_id: str) -> dict[str, Any]:
-        found = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
-        if found.empty:
+    def _run(self, con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+        """The run's machine_id and software_id; ValueError for an unknown run."""
+        found = con.execute(
+            "SELECT machine_id, software_id FROM runs WHERE run_id = ?", [run_id]
+        ).fetchall()
+        if not found:
             raise ValueError(f"no run {run_id!r} in {self.path}; call begin_run first")
-        return found.iloc[0].to_dict()
+        return {"machine_id": found[0][0], "software_id": found[0][1]}
 
     # -- reading -------------------------------------------------------------------------
     def has_key(self, table: str, key: str) -> bool:

@@ -28,5 +28,5 @@ def insert_new(con: duckdb.DuckDBPyConnection, table: str, source: str) -> int:
             f"(SELECT {key} FROM {source} WHERE {status} = 'ok')"
         ).fetchall()
     sql = f"INSERT OR IGNORE INTO {table} BY NAME SELECT * FROM {source}"
-    (inserted,) = con.execute(sql).fetchone()
+    (inserted,) = con.execute(sql).fetchall()[0]
     return int(inserted)

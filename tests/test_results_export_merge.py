@@ -31,9 +31,10 @@ def test_export_writes_one_file_per_table(tmp_path, fmt):
     written = store.export(tmp_path / "out", fmt)
     assert [p.name for p in written] == [f"{t}.{fmt}" for t in schema.DATA_TABLES]
     read = pd.read_parquet if fmt == "parquet" else pd.read_csv
+    counts = _counts(store)
     for table, path in zip(schema.DATA_TABLES, written, strict=True):
         frame = read(path)
-        assert len(frame) == _counts(store)[table]
+        assert len(frame) == counts[table]
         assert list(frame.columns) == list(store.columns(table))
     assert read(written[-1]).median_s.tolist() == store.measurements().median_s.tolist()
 
