@@ -202,19 +202,28 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
                 src = staged;
             }
             kern(p, u0, u1, src, off, (int)nq, dst, ldc, bias);
-#pragma omp for schedule(static)
-            for (int64_t i = 0; i < p->len_fillrows; ++i) {
-                const int co = p->fillrows[i];
-                const float v = bias ? bias[co] : 0.0f;
-                float *o = dst + co * ldc;
-                for (int64_t q = 0; q < nq; ++q) o[q] = v;
+            /* Barriers only where data flows between threads: a barrier costs a
+             * scheduler time slice when the cores are oversubscribed. */
+            if (p->len_fillrows) {
+#pragma omp for schedule(static) nowait
+                for (int64_t i = 0; i < p->len_fillrows; ++i) {
+                    const int co = p->fillrows[i];
+                    const float v = bias ? bias[co] : 0.0f;
+                    float *o = dst + co * ldc;
+                    for (int64_t q = 0; q < nq; ++q) o[q] = v;
+                }
             }
             if (layout == LAYOUT_SHIFTED) {
-#pragma omp for schedule(static)
+#pragma omp barrier
+#pragma omp for schedule(static) nowait
                 for (int co = 0; co < cout; ++co)
                     for (int i = 0; i < ho; ++i)
                         memcpy(yb + co * plane_out + (int64_t)i * wo, widebuf + co * nq + (int64_t)i * wp,
                                sizeof(float) * (size_t)wo);
+            }
+            /* the next image's staging overwrites what this image's kernels read */
+            if (layout == LAYOUT_IM2COL && b + 1 < batch) {
+#pragma omp barrier
             }
         }
     }

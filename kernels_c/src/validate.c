@@ -33,13 +33,15 @@ int sb_check_header(const sb_packed *p, char *err, int errlen)
     if (p->split != SB_SPLIT_EVEN && p->split != SB_SPLIT_NNZ) FAIL(SB_ECORRUPT, "bad split %d", p->split);
     if (p->bh < 1 || p->units < 0 || (int64_t)p->units * p->bh < p->valid_rows || p->valid_rows < 0)
         FAIL(SB_ECORRUPT, "bad row units: units=%d bh=%d valid_rows=%d", p->units, p->bh, p->valid_rows);
-    if (!p->val || !ALIGNED(p->val, 4)) FAIL(SB_ECORRUPT, "values NULL or misaligned");
+    if (p->len_val < 0 || (p->len_val && (!p->val || !ALIGNED(p->val, 4))))
+        FAIL(SB_ECORRUPT, "values NULL or misaligned");
     if (p->len_fillrows < 0 || (p->len_fillrows && (!p->fillrows || !ALIGNED(p->fillrows, 4))))
         FAIL(SB_ECORRUPT, "fill rows NULL or misaligned");
     switch (p->fmt) {
     case SB_FMT_PANEL:
     case SB_FMT_CSR:
-        if (!p->rowptr || !p->cidx || !ALIGNED(p->rowptr, 4) || !ALIGNED(p->cidx, 4))
+        if (!p->rowptr || !ALIGNED(p->rowptr, 4) || p->len_cidx < 0 ||
+            (p->len_cidx && (!p->cidx || !ALIGNED(p->cidx, 4))))
             FAIL(SB_ECORRUPT, "row pointers / indices NULL or misaligned");
         if (p->len_rowptr != (int64_t)p->units + 1) FAIL(SB_ECORRUPT, "row pointer length %lld != units+1", (long long)p->len_rowptr);
         if (p->fmt == SB_FMT_CSR && (p->units != p->cout || p->bh != 1 || p->valid_rows != p->cout))
@@ -54,13 +56,13 @@ int sb_check_header(const sb_packed *p, char *err, int errlen)
     case SB_FMT_NM:
         if (p->n < 1 || p->m <= p->n || p->m > 256 || p->cin % p->m)
             FAIL(SB_ECORRUPT, "bad n:m %d:%d for cin %d", p->n, p->m, p->cin);
-        if (!p->sub || p->len_sub < red_len(p) / p->m * p->n * p->cout || p->len_val < p->len_sub)
+        if ((!p->sub && p->len_sub) || p->len_sub < red_len(p) / p->m * p->n * p->cout || p->len_val < p->len_sub)
             FAIL(SB_ECORRUPT, "n:m values/offsets shorter than cout*Kh*Kw*Cin*n/m");
         break;
     case SB_FMT_CS:
         if (p->k < 2 || p->k > 256 || p->d < 1 || p->cin % ((int64_t)p->k * p->d))
             FAIL(SB_ECORRUPT, "bad cs k=%d d=%d for cin %d", p->k, p->d, p->cin);
-        if (!p->sub || p->len_sub < red_len(p) / p->k * p->cout || p->len_val < p->len_sub)
+        if ((!p->sub && p->len_sub) || p->len_sub < red_len(p) / p->k * p->cout || p->len_val < p->len_sub)
             FAIL(SB_ECORRUPT, "cs values/segment ids shorter than cout*Kh*Kw*Cin/k");
         break;
     }

@@ -1,0 +1,155 @@
+"""kernels_c API, build cache and bad input: clear ValueErrors, never a crash."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import kernels_c
+import patterns
+from kernels_c import _build
+
+
+def _masked(name: str, shape: tuple[int, ...], **params: object) -> tuple[object, torch.Tensor]:
+    pattern = patterns.make(name, **params)
+    weight = torch.randn(*shape)
+    return pattern, weight * pattern.mask(weight)
+
+
+def test_available_isas_and_build_info() -> None:
+    isas = kernels_c.available_isas()
+    assert "scalar" in isas and set(isas) <= {"avx512", "avx2", "scalar"}
+    info = kernels_c.build_info()
+    assert {"compiler", "compiler_version", "flags", "source_hash", "isas"} <= set(info)
+    assert "-O3" in info["flags"] and "-fopenmp" in info["flags"]
+    assert len(info["source_hash"]) == 64 and info["isas"] == isas
+
+
+def test_peak_gflops_is_positive() -> None:
+    assert kernels_c.peak_gflops(threads=1) > 1.0
+    with pytest.raises(ValueError, match="threads"):
+        kernels_c.peak_gflops(threads=0)
+
+
+def test_cache_dir_follows_env_and_build_is_reused(tmp_path: Path) -> None:
+    env = {**os.environ, "SPARSEBENCH_CACHE": str(tmp_path)}
+    code = "import kernels_c; print(kernels_c.build_info()['path'])"
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                           text=True, check=True).stdout.strip()
+    assert first.startswith(str(tmp_path / "kernels_c"))
+    built = list(Path(first).glob("*.so"))
+    assert len(built) == 1
+    mtime = built[0].stat().st_mtime_ns
+    second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    assert second == first and built[0].stat().st_mtime_ns == mtime
+    assert not [p for p in (tmp_path / "kernels_c").iterdir() if p.name.startswith(".build-")]
+
+
+@pytest.mark.parametrize(
+    ("make_x", "message"),
+    [
+        (lambda: torch.randn(1, 8, 5, 5, dtype=torch.float64), "float32"),
+        (lambda: torch.randn(1, 8, 5, 5).transpose(2, 3), "contiguous"),
+        (lambda: torch.randn(1, 7, 5, 5), "channels"),
+        (lambda: torch.randn(8, 5, 5), "4-D"),
+        (lambda: torch.randn(1, 8, 1, 1), "smaller than"),
+        (lambda: np.zeros((1, 8, 5, 5), dtype=np.float32), "torch.Tensor"),
+    ],
+)
+def test_bad_input_tensor(make_x: object, message: str) -> None:
+    pattern, weight = _masked("nm", (4, 8, 3, 3), n=2, m=4)
+    conv = kernels_c.prepare(weight, pattern=pattern)
+    with pytest.raises(ValueError, match=message):
+        conv(make_x())
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True])
+def test_bad_thread_count(threads: object) -> None:
+    pattern, weight = _masked("dense", (4, 8, 1, 1))
+    with pytest.raises(ValueError, match="threads"):
+        kernels_c.conv2d(torch.randn(1, 8, 4, 4), weight, pattern=pattern, threads=threads)
+
+
+def test_bad_arguments_to_prepare() -> None:
+    pattern, weight = _masked("cs", (4, 8, 3, 3), k=4)
+    with pytest.raises(ValueError, match="outside the cs mask"):
+        kernels_c.prepare(torch.ones(4, 8, 3, 3), pattern=pattern)
+    with pytest.raises(ValueError, match="stride"):
+        kernels_c.prepare(weight, pattern=pattern, stride=0)
+    with pytest.raises(ValueError, match="padding"):
+        kernels_c.prepare(weight, pattern=pattern, padding=(1, -1))
+    with pytest.raises(ValueError, match="bias"):
+        kernels_c.prepare(weight, pattern=pattern, bias=torch.zeros(5))
+    with pytest.raises(ValueError, match="isa"):
+        kernels_c.prepare(weight, pattern=pattern, isa="neon")
+    with pytest.raises(ValueError, match="no C kernel"):
+        kernels_c.prepare(weight, pattern=object())
+
+
+def test_c_side_rejects_bad_arguments() -> None:
+    """The C entry point validates on its own: NULL / misaligned pointers, shapes, threads."""
+    pattern, weight = _masked("unstructured", (4, 8, 3, 3), sparsity=0.5)
+    conv = kernels_c.prepare(weight, pattern=pattern, padding=1)
+    module = _build.load()
+    ffi, lib = module.ffi, module.lib
+    x = torch.randn(1, 8, 6, 6)
+    y = torch.empty(1, 4, 6, 6)
+    xp = ffi.cast("float *", x.data_ptr())
+    yp = ffi.cast("float *", y.data_ptr())
+    err = ffi.new("char[]", 256)
+    isa = kernels_c.ISAS.index(conv.isa)
+    good = [conv._struct, xp, 1, 6, 6, 1, 1, 1, 1, ffi.NULL, yp, 1, isa, 0, err, 256]
+    assert lib.sb_conv2d(*good) == lib.SB_OK
+    for index, bad in [(1, ffi.NULL), (10, ffi.NULL), (0, ffi.NULL), (11, 0), (11, -3),
+                       (5, 0), (7, -1), (2, 0), (3, 0), (12, 7), (13, 1)]:
+        args = list(good)
+        args[index] = bad
+        assert lib.sb_conv2d(*args) != lib.SB_OK, (index, bad)
+        assert ffi.string(err)
+    args = list(good)
+    args[1] = ffi.cast("float *", x.data_ptr() + 2)  # misaligned
+    assert lib.sb_conv2d(*args) == lib.SB_EINVAL
+    assert b"aligned" in ffi.string(err)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "array", "value", "message"),
+    [
+        ("unstructured", {"sparsity": 0.5}, "cidx", 10**6, "out of range"),
+        ("unstructured", {"sparsity": 0.5}, "rowptr", -5, "monotone"),
+        ("block", {"n": 2, "sparsity": 0.5}, "cidx", -1, "out of range"),
+        ("nm", {"n": 1, "m": 4}, "sub", 4, "n:m offset"),
+        ("cs", {"k": 4}, "sub", 200, "segment id"),
+        ("filter", {"sparsity": 0.5}, "rowmap", 99, "row map"),
+    ],
+)
+def test_corrupted_packed_data_is_caught(name: str, params: dict, array: str, value: int,
+                                         message: str) -> None:
+    pattern, weight = _masked(name, (4, 8, 3, 3), **params)
+    conv = kernels_c.prepare(weight, pattern=pattern, padding=1)
+    buf = conv.packed.arrays[array]
+    assert not buf.flags.writeable  # packed data is read-only unless one insists
+    buf.flags.writeable = True
+    buf[len(buf) // 2] = value
+    with pytest.raises(ValueError, match=message):
+        conv.validate()
+
+
+def test_conv_isa_is_reported_and_forced() -> None:
+    pattern, weight = _masked("block", (8, 8, 3, 3), n=4, sparsity=0.5)
+    x = torch.randn(1, 8, 6, 6)
+    outs = []
+    for isa in kernels_c.available_isas():
+        conv = kernels_c.prepare(weight, pattern=pattern, padding=1, isa=isa)
+        assert conv.isa == isa and conv.kernel == f"block-{isa}"
+        assert conv.kernel_function.endswith(isa)
+        outs.append(conv(x))
+    for out in outs[1:]:
+        torch.testing.assert_close(out, outs[0], rtol=1e-4, atol=1e-4)

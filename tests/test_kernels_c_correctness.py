@@ -1,0 +1,134 @@
+"""kernels_c vs torch.nn.functional.conv2d over generated shapes, every pattern x every ISA.
+
+For each pattern, ``SHAPES`` random but seeded convolutions (1x1 .. 7x7, stride 1 and 2,
+odd spatial sizes <= 12, batch 1 and 4, channel counts at the edges of the pattern's
+constraints, with and without bias, threads 1 and 2) run on every ISA this CPU has; the
+max relative error max|y - ref| / max|ref| must stay below 1e-4.
+``SPARSEBENCH_KC_SHAPES`` lowers the count (the sanitizer run uses it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import kernels_c
+import patterns
+from kernels_c.api import PreparedConv
+from kernels_c.packers import pack
+
+SHAPES = int(os.environ.get("SPARSEBENCH_KC_SHAPES", "300"))
+TOL = 1e-4
+
+
+@dataclass
+class Case:
+    pattern: dict[str, Any]
+    cout: int
+    cin: int
+    k: int
+    stride: int
+    padding: int
+    batch: int
+    h: int
+    w: int
+    bias: bool
+    threads: int
+
+
+def _params(name: str, rng: np.random.Generator) -> tuple[dict[str, Any], int, int]:
+    """Pattern params plus the channel quanta (cin multiple, cout multiple) they impose."""
+    if name == "nm":
+        n, m = [(1, 2), (1, 4), (2, 4), (2, 8), (4, 8), (1, 16)][rng.integers(6)]
+        return {"n": n, "m": m}, m, 1
+    if name == "cs":
+        k = int(rng.choice([2, 4, 8]))
+        d = [None, 1, 2, 3, 5][rng.integers(5)]
+        return {"k": k, "d": d}, k * (d or int(rng.integers(1, 4))), 1
+    if name == "block":
+        n = int(rng.choice([1, 2, 4, 6, 7, 8, 16]))
+        balance = str(rng.choice(["uniform", "global"]))
+        return {"n": n, "sparsity": float(rng.choice([0.5, 0.75, 0.9])), "balance": balance}, 1, n
+    if name in ("unstructured", "filter"):
+        return {"sparsity": float(rng.choice([0.0, 0.5, 0.9, 0.97]))}, 1, 1
+    return {}, 1, 1
+
+
+def cases(name: str, count: int, seed: int = 0) -> list[Case]:
+    """``count`` seeded convolution cases valid for pattern ``name``."""
+    rng = np.random.default_rng([seed, sum(map(ord, name))])
+    out = []
+    for i in range(count):
+        params, cin_q, cout_q = _params(name, rng)
+        if name == "cs" and params["d"] is None:
+            # d defaults to Cin/k: Cin = k*d for a chosen d, i.e. one chunk
+            cin = cin_q
+        else:
+            cin = cin_q * int(rng.choice([1, 1, 2, 3]) if i % 3 else 1)  # edge: minimum
+        cout = cout_q * int(rng.integers(1, 4) if cout_q > 4 else rng.integers(1, 14))
+        k, stride = [(1, 1), (1, 2), (3, 1), (3, 2), (5, 1), (7, 2), (7, 1), (2, 1)][i % 8]
+        padding = int(rng.integers(0, k // 2 + 1))
+        lo = max(1, k - 2 * padding)
+        h, w = (int(v) for v in rng.integers(lo, 13, size=2))
+        out.append(Case(params, cout, cin, k, stride, padding, int(rng.choice([1, 4])),
+                        h, w, bool(rng.integers(2)), 2 if i % 4 == 1 else 1))
+    return out
+
+
+def rel_err(y: torch.Tensor, ref: torch.Tensor) -> float:
+    """max|y - ref| / max(max|ref|, tiny)."""
+    return float((y - ref).abs().max() / max(float(ref.abs().max()), 1e-30))
+
+
+def run_case(name: str, case: Case, gen: torch.Generator) -> list[str]:
+    """Failures (one line each) of ``case`` on every available ISA."""
+    pattern = patterns.make(name, **case.pattern)
+    weight = torch.randn(case.cout, case.cin, case.k, case.k, generator=gen)
+    weight = weight * pattern.mask(weight)
+    bias = torch.randn(case.cout, generator=gen) if case.bias else None
+    x = torch.randn(case.batch, case.cin, case.h, case.w, generator=gen)
+    ref = F.conv2d(x, weight, bias, case.stride, case.padding)
+    packed = pack(weight, pattern)
+    failures = []
+    for isa in kernels_c.available_isas():
+        conv = PreparedConv(packed, pattern, (case.stride,) * 2, (case.padding,) * 2, bias, isa)
+        y = conv(x, threads=case.threads)
+        err = rel_err(y, ref) if y.shape == ref.shape else float("inf")
+        if not err < TOL:
+            failures.append(f"{isa} {case}: rel err {err:.3g}")
+    return failures
+
+
+@pytest.mark.parametrize("name", ["dense", "unstructured", "nm", "block", "cs", "filter"])
+def test_matches_torch_on_generated_shapes(name: str) -> None:
+    gen = torch.Generator().manual_seed(1234)
+    failures = [f for case in cases(name, SHAPES) for f in run_case(name, case, gen)]
+    assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
+
+
+def test_prepare_path_matches_one_shot_conv2d() -> None:
+    pattern = patterns.make("cs", k=4)
+    weight = torch.randn(8, 16, 3, 3)
+    weight = weight * pattern.mask(weight)
+    x = torch.randn(1, 16, 7, 7)
+    conv = kernels_c.prepare(weight, pattern=pattern, padding=1)
+    torch.testing.assert_close(conv(x, threads=2), kernels_c.conv2d(x, weight, pattern=pattern,
+                                                                    padding=1))
+    assert conv.nnz == int(pattern.mask(weight).sum())
+    assert conv.kernel == f"cs-{conv.isa}"
+
+
+@pytest.mark.parametrize("layout", ["shifted", "im2col"])
+def test_forced_layouts_agree(layout: str) -> None:
+    pattern = patterns.make("unstructured", sparsity=0.5)
+    weight = torch.randn(5, 6, 3, 3)
+    weight = weight * pattern.mask(weight)
+    x = torch.randn(2, 6, 9, 11)
+    conv = kernels_c.prepare(weight, pattern=pattern, padding=1)
+    assert rel_err(conv(x, layout=layout), F.conv2d(x, weight, None, 1, 1)) < TOL
