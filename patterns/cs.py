@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from patterns.base import Pattern, int_param, sparsity_param
-from patterns.masks import channel_groups, ungroup_channels
+from patterns.masks import channel_groups, keep_largest, ungroup_channels
 from patterns.registry import register
 
 LADDER = (2, 4, 8, 16)
@@ -82,10 +82,7 @@ class CS(Pattern):
         return channel_groups(tensor, k * d).unflatten(-1, (k, d))
 
     def _mask_conv(self, weight: torch.Tensor) -> torch.Tensor:
-        score = self._groups(weight.abs())
-        # argmax returns the first maximal index: ties go to the lower t, as defined.
-        winner = score.argmax(dim=-2, keepdim=True)
-        kept = torch.zeros_like(score, dtype=torch.bool).scatter_(-2, winner, True)
+        kept = keep_largest(self._groups(weight.abs()), 1, dim=-2)  # one per group along t
         return ungroup_channels(kept.flatten(-2))
 
     def _validate_conv(self, mask: torch.Tensor) -> None:

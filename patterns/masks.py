@@ -25,22 +25,27 @@ def count(x: float) -> int:
     return math.floor(round(x, 9) + 0.5)
 
 
-def keep_largest(score: torch.Tensor, k: int) -> torch.Tensor:
-    """Boolean mask keeping the ``k`` largest values along the last dim of ``score``.
+def keep_largest(score: torch.Tensor, k: int, dim: int = -1) -> torch.Tensor:
+    """Boolean mask keeping the ``k`` largest values of ``score`` along ``dim``.
 
-    Ties at the threshold go to the lower index; every row keeps exactly ``k`` (clamped).
-    Vectorised: one ``kthvalue`` per row plus a cumulative sum; no Python loop over rows.
+    Ties at the threshold go to the lower index; every slice keeps exactly ``k`` (clamped to
+    its size). Vectorised: one selection per slice (``amax`` for k = 1, else ``kthvalue``)
+    plus a cumulative count of the ties; no Python loop over slices.
     """
-    size = score.shape[-1]
+    size = score.shape[dim]
     if k <= 0:
         return torch.zeros_like(score, dtype=torch.bool)
     if k >= size:
         return torch.ones_like(score, dtype=torch.bool)
-    threshold = torch.kthvalue(score, size - k + 1, dim=-1, keepdim=True).values
-    above = score > threshold
-    at = score == threshold
+    rows = score.movedim(dim, -1).contiguous()  # strided reductions are several times slower
+    if k == 1:
+        threshold = rows.amax(dim=-1, keepdim=True)
+    else:
+        threshold = torch.kthvalue(rows, size - k + 1, dim=-1, keepdim=True).values
+    above = rows > threshold
+    at = rows == threshold
     room = k - above.sum(dim=-1, keepdim=True)
-    return above | (at & (at.cumsum(dim=-1) <= room))
+    return (above | (at & (at.cumsum(dim=-1) <= room))).movedim(-1, dim)
 
 
 def density(mask: torch.Tensor) -> float:
