@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from harness.kernel_bench import REPRESENTATIVE_LAYERS, skip_reason
 from harness.layers import ConvLayer, conv_layers
 from patterns.models import create_model
 
@@ -31,6 +32,18 @@ def test_resnet50_has_53_convs_with_imagenet_shapes(resnet50_layers):
     assert layers["layer4.2.conv3"].kind == "1x1"
     # the whole network's convs: 4.09 GMACs at 224 px, batch 1
     assert sum(layer.flops(1) for layer in resnet50_layers) == pytest.approx(8.17e9, rel=0.01)
+
+
+def test_representative_layers_and_the_layer_policy(resnet50_layers):
+    """asv's fixed layer shapes are the models' own; the policy skips stems and depthwise."""
+    by_name = {f"resnet50:{layer.name}": layer for layer in resnet50_layers}
+    mobilenet = conv_layers(create_model("mobilenet_v2"), 224)
+    by_name |= {f"mobilenet_v2:{layer.name}": layer for layer in mobilenet}
+    for key, layer in REPRESENTATIVE_LAYERS.items():
+        assert by_name[key] == layer
+    prunable = [layer for layer in mobilenet if skip_reason(layer) is None]
+    assert len(prunable) == 34 and not any(x.is_stem or x.is_depthwise for x in prunable)
+    assert len([x for x in resnet50_layers if skip_reason(x) is None]) == 52
 
 
 def test_flops_and_output_size_follow_the_conv_formula():
