@@ -169,15 +169,15 @@ def _check_values(spec: SweepSpec, source: str) -> None:
     from harness.backends import BACKENDS
     from patterns import data, models
 
-    _check_names(spec.models, models.available_models(), f"{source}: model")
-    _check_names(spec.latency.shape_models, models.available_models(), f"{source}: shape model")
-    _check_names((spec.dataset,), data.available_datasets(), f"{source}: dataset")
-    _check_names(spec.backends, BACKENDS, f"{source}: backend")
-    _check_names(spec.devices, ("cpu", "cuda"), f"{source}: device")
-    _check_names([p.name for p in spec.patterns], patterns.available(), f"{source}: pattern")
+    _check_names(spec.models, models.available_models(), "model", source)
+    _check_names(spec.latency.shape_models, models.available_models(), "shape model", source)
+    _check_names((spec.dataset,), data.available_datasets(), "dataset", source)
+    _check_names(spec.backends, BACKENDS, "backend", source)
+    _check_names(spec.devices, ("cpu", "cuda"), "device", source)
+    _check_names([p.name for p in spec.patterns], patterns.available(), "pattern", source)
     from patterns.training import available_recipes
 
-    _check_names([p.recipe for p in spec.patterns], available_recipes(), f"{source}: recipe")
+    _check_names([p.recipe for p in spec.patterns], available_recipes(), "recipe", source)
     for number, where in [*((t, "threads") for t in spec.threads),
                           *((b, "batch_sizes") for b in spec.batch_sizes)]:
         if number < 1:
@@ -191,11 +191,13 @@ def _check_values(spec: SweepSpec, source: str) -> None:
             patterns.nearest_level(p.name, s, **p.params)  # raises ValueError on bad params
 
 
-def _check_names(given: typing.Iterable[str], valid: typing.Iterable[str], what: str) -> None:
+def _check_names(given: typing.Iterable[str], valid: typing.Iterable[str], what: str,
+                 source: str = "") -> None:
     valid = list(valid)
     for name in given:
         if name not in valid:
-            raise BadInput(f"unknown {what} {name!r}{_suggest(name, valid)}; "
+            where = f"{source}: " if source else ""
+            raise BadInput(f"{where}unknown {what} {name!r}{_suggest(name, valid)}; "
                            f"valid: {', '.join(valid)}")
 
 

@@ -1,0 +1,60 @@
+"""Whole-model forward passes with every groups=1 conv run by one backend.
+
+The C (or CUDA) backend model is a copy of the trained model whose dense-groups convs are
+replaced by prepared backend kernels: pruned layers with the checkpoint's pattern, the
+layers the policy kept dense with our dense kernel. Depthwise convs, batch norm, pooling
+and the classifier stay in torch, exactly as in the torch baseline, so the comparison
+differs only in the convolutions.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from harness.backends import BACKENDS
+
+
+class BackendConv(nn.Module):
+    """A Conv2d whose forward is a prepared backend kernel (weights packed once)."""
+
+    def __init__(self, prepared: Any, threads: int) -> None:
+        super().__init__()
+        self.prepared = prepared
+        self.threads = threads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.prepared(x.contiguous(), threads=self.threads)
+
+
+def backend_model(model: nn.Module, backend: str, layer_patterns: dict[str, Any],
+                  dense_pattern: Any, *, device: str, threads: int) -> nn.Module:
+    """A copy of ``model`` (eval mode, on ``device``) with its groups=1 convs on ``backend``.
+
+    ``layer_patterns`` maps the pruned layers to their pattern; every other groups=1 conv
+    runs with ``dense_pattern``. A dense backend (torch) returns the plain copy.
+    """
+    copied = copy.deepcopy(model).eval().to(device)
+    spec = BACKENDS[backend]
+    if not spec.exploits_sparsity:
+        return copied
+    for name, module in list(copied.named_modules()):
+        if not isinstance(module, nn.Conv2d) or module.groups != 1:
+            continue
+        if module.stride[0] != module.stride[1] or module.padding[0] != module.padding[1]:
+            continue  # the kernels take square stride and padding; torch keeps this conv
+        prepared = spec.prepare(
+            module.weight.detach(), pattern=layer_patterns.get(name, dense_pattern),
+            stride=module.stride[0], padding=module.padding[0],
+            bias=None if module.bias is None else module.bias.detach(), device=device)
+        copied.set_submodule(name, BackendConv(prepared, threads))
+    return copied
+
+
+def max_relative_error(output: torch.Tensor, reference: torch.Tensor) -> float:
+    """max |output − reference| / max |reference| (the figure stored with every timing)."""
+    scale = reference.abs().max().clamp_min(torch.finfo(reference.dtype).tiny)
+    return float((output.float() - reference.float()).abs().max() / scale)

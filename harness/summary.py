@@ -1,0 +1,37 @@
+"""Short terminal summaries of a finished sweep: what ran, the overhead, the Pareto points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.runner import SweepSummary
+
+
+def print_summary(summary: SweepSummary) -> None:
+    counts = ", ".join(f"{n} {what}" for what, n in sorted(summary.counts.items())) or "nothing"
+    print(f"run {summary.run_id}: {counts} in {summary.wall_s:.1f} s")
+    if summary.latency_wall_s:
+        print(f"latency phase {summary.latency_wall_s:.1f} s, {summary.timed_s:.1f} s inside "
+              f"timed calls: {summary.overhead_fraction:.0%} outside the timed regions")
+    for note in summary.notes:
+        print(f"note: {note}")
+    print(f"database: {summary.db_path.resolve()}")
+
+
+def print_pareto(db_path: Path) -> None:
+    """Pareto points per model / device / threads / batch: pattern, top-1, latency, speedup."""
+    import results
+
+    frontier = results.Store(db_path).pareto()
+    if frontier.empty:
+        print("no Pareto points yet: the database has no model latency with accuracy")
+        return
+    groups = ["machine_id", "model", "dataset", "device", "threads", "batch"]
+    for key, points in frontier.groupby(groups, sort=True):
+        print("\n" + " ".join(f"{g}={v}" for g, v in zip(groups, key, strict=True)))
+        print(f"  {'backend':<7} {'pattern':<34} {'density':>7} {'top-1':>6} "
+              f"{'latency':>10} {'vs torch':>8}")
+        for _, p in points.sort_values("median_s").iterrows():
+            pattern = f"{p['pattern']} {p['pattern_params']}"
+            print(f"  {p['backend']:<7} {pattern:<34} {p['actual_density']:>7.3f} "
+                  f"{p['top1']:>6.2f} {p['median_s'] * 1e3:>8.3f}ms {p['speedup']:>7.2f}x")

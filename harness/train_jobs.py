@@ -1,0 +1,54 @@
+"""Executor for training jobs: one checkpoint per job, cached under its configuration hash.
+
+A job trains into ``OUT/checkpoints/<key>/``; the trainer resumes an interrupted run
+there and returns a finished checkpoint as it is, so rerunning a sweep retrains nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.context import SweepContext, executor
+from harness.plan import TrainJob
+
+
+def checkpoint_dir(job: TrainJob, ctx: SweepContext) -> Path:
+    return ctx.out_dir / "checkpoints" / job.key[:20]
+
+
+def checkpoint_path(job: TrainJob, ctx: SweepContext) -> Path:
+    from patterns.training.trainer import CHECKPOINT_NAME
+
+    return checkpoint_dir(job, ctx) / CHECKPOINT_NAME
+
+
+@executor(TrainJob)
+def run_train(job: TrainJob, ctx: SweepContext) -> None:
+    """Train (or finish training) ``job``'s checkpoint and store its accuracy row."""
+    from patterns.training import TrainConfig, train
+
+    t = job.train
+    init = {"init": str(checkpoint_path(job.parent, ctx))} if job.parent else {}
+    result = train(TrainConfig(
+        model=job.model, dataset=job.dataset, out=str(checkpoint_dir(job, ctx)),
+        pattern=job.pattern, pattern_params=job.params, recipe=job.recipe,
+        recipe_params=init, epochs=t.dense_epochs if job.recipe == "dense" else t.epochs,
+        lr=None if job.parent else t.lr,  # fine-tuning recipes bring their own rate
+        batch_size=t.batch_size, weight_decay=t.weight_decay,
+        label_smoothing=t.label_smoothing, seed=job.seed, train_subset=t.train_subset,
+        test_subset=t.test_subset, data_root=ctx.spec.data_root, threads=t.threads,
+        resume=True, progress=False))
+    meta = result.checkpoint.meta
+    ctx.store.add_rows(ctx.run_id, checkpoints=[{
+        "checkpoint_key": job.key, "run_id": ctx.run_id, "model": job.model,
+        "dataset": job.dataset, "pattern": job.pattern, "pattern_params": job.params_json,
+        "requested_sparsity": job.requested_sparsity,
+        "nominal_density": meta["nominal_density"], "actual_density": meta["actual_density"],
+        "recipe": job.recipe, "recipe_params": json.dumps(meta["recipe_params"], default=str),
+        "seed": job.seed, "epochs": result.epochs, "top1": result.top1, "top5": result.top5,
+        "layer_table": json.dumps(meta["layer_table"]), "mask_hash": meta["mask_hash"],
+        "weights_hash": meta["weights_hash"], "path": str(result.path),
+        "train_seconds": result.train_seconds,
+    }])
+    ctx.count("trained")

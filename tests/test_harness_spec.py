@@ -1,0 +1,89 @@
+"""Sweep specs: presets parse, bad specs fail with one line naming the fix, plans expand."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from harness.errors import BadInput
+from harness.plan import expand
+from harness.spec import load_preset, parse_spec
+
+MINIMAL = """
+name = "t"
+models = ["resnet20"]
+[[patterns]]
+name = "nm"
+sparsities = [0.5, 0.75]
+"""
+
+
+@pytest.mark.parametrize("preset", ["quick", "full"])
+def test_presets_parse(preset: str) -> None:
+    spec, text = load_preset(preset)
+    assert spec.name == preset
+    assert "patterns" in text
+    assert {p.name for p in spec.patterns} >= {"unstructured", "nm", "block", "cs", "filter"}
+
+
+def test_quick_preset_has_every_family_and_two_sparsities() -> None:
+    from patterns.models import model_info
+
+    spec, _ = load_preset("quick")
+    assert {model_info(m).family for m in spec.models} == {"resnet", "vgg", "mobilenet"}
+    assert all(len(p.sparsities) >= 2 for p in spec.patterns)
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ('name = "t"\nmodel = ["resnet20"]', "did you mean 'models'"),
+    ('name = "t"\nmodels = ["resnet21"]', "did you mean 'resnet20'"),
+    ('name = "t"\nbackends = ["cc"]', "unknown backend 'cc'"),
+    ('name = "t"\nthreads = [0]', "threads must be >= 1"),
+    ('name = "t"\nthreads = 2', "must be a list"),
+    ('name = "t"\n[[patterns]]\nname = "nm"\nsparsities = [1.5]', "outside (0, 1)"),
+    ('name = "t"\n[[patterns]]\nname = "cs2"\nsparsities = [0.5]', "did you mean 'cs'"),
+    ('name = "t"\n[[patterns]]\nname = "nm"\nsparsities = [0.5]\nparams = {q = 1}', "q"),
+    ('name = "t"\n[train]\nepochs = "two"', "must be int"),
+    ('name = "t" = ', "not valid TOML"),
+    ('models = ["resnet20"]', "needs the key 'name'"),
+])
+def test_bad_specs_name_the_problem(text: str, needle: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_spec(text)
+    message = str(info.value)
+    assert needle in message
+    assert "\n" not in message
+
+
+def test_plan_maps_sparsities_to_levels_and_pairs_backends() -> None:
+    spec = parse_spec('threads = [1, 2]\nbackends = ["torch", "c", "cuda"]\n' + MINIMAL)
+    plan = expand(spec, {"resnet20": ["layer1.0.conv1", "layer1.0.conv2"]}, {"torch", "c"})
+    trained = {(j.pattern, j.params_json) for j in plan.train}
+    assert trained == {("dense", "{}"), ("nm", '{"m": 4, "n": 2}'), ("nm", '{"m": 4, "n": 1}')}
+    oneshot = [j for j in plan.train if j.pattern == "nm"]
+    assert all(j.parent is not None and j.parent.pattern == "dense" for j in oneshot)
+    assert {j.backend for j in plan.layers} == {"torch", "c"}  # cuda unavailable: no jobs
+    assert all(j.pattern == "dense" for j in plan.layers if j.backend == "torch")
+    # 3 checkpoints x 2 layers x 2 threads on c, dense only on torch
+    assert len(plan.layers) == 3 * 2 * 2 + 1 * 2 * 2
+    assert len({j.key for j in plan.train}) == len(plan.train)
+
+
+def test_cli_reports_bad_spec_with_exit_2(tmp_path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "t"\nmodles = ["resnet20"]\n')
+    proc = subprocess.run([sys.executable, "-m", "harness", "bench", "--spec", str(bad),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "did you mean 'models'" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_missing_spec_file(tmp_path) -> None:
+    with pytest.raises(BadInput, match="cannot read sweep file"):
+        from harness.spec import load_spec_file
+
+        load_spec_file(tmp_path / "nope.toml")
