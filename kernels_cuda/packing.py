@@ -129,7 +129,7 @@ def _dense_packing(weight: torch.Tensor, rows: torch.Tensor | None) -> Packed:
     """wt[(tap*Cin + ci), r]; ``rows`` (output channels kept, ascending) or all of them."""
     cout, cin, kh, kw = weight.shape
     kept = weight if rows is None else weight[rows.long()]
-    wt = _reduction_major(kept).reshape(kept.shape[0], -1).t().contiguous()
+    wt = _reduction_major(kept).reshape(kept.shape[0], kh * kw * cin).t().contiguous()
     arrays = {"wt": wt}
     if rows is not None:
         arrays["co_map"] = rows.to(torch.int32)

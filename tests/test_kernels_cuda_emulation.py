@@ -192,7 +192,8 @@ def emulate_dense(geo, xf, yf, bias, p):
                     if k < K:
                         tap, ci = divmod(k, geo.Cin)
                         xs[kr] = geo.load(xf, tap_offset(tap // geo.Kw, tap % geo.Kw), ci)
-                        ws[kr] = torch.where(cols < rows, wt[(k * rows + cols).clamp(max=wt.numel() - 1)], 0.0)
+                        at = (k * rows + cols).clamp(max=wt.numel() - 1)
+                        ws[kr] = torch.where(cols < rows, wt[at], 0.0)
                 acc += ws.t() @ xs
             for rl in range(DN_TR):
                 if r0 + rl < rows:
@@ -232,6 +233,7 @@ CASES = [
     ("dense", {}, (130, 9, 3, 3), (1, 12, 11), 1, 1),              # 2 row tiles, K % 8 != 0
     ("dense", {}, (3, 2, 1, 1), (2, 3, 3), 1, 0),
     ("filter", {"sparsity": 0.5}, (10, 6, 3, 3), (1, 6, 6), 2, 1),
+    ("filter", {"sparsity": 0.5}, (1, 4, 3, 3), (1, 4, 4), 1, 1),   # no channel kept
 ]
 
 
