@@ -1,0 +1,30 @@
+"""Training: one trainer, recipes as registered strategies, the resumable run.
+
+```python
+from patterns.training import train, TrainConfig, available_recipes, quick_settings
+result = train(TrainConfig(model="resnet20", dataset="fashion-mnist", out="runs/cs4",
+                           pattern="cs", pattern_params={"k": 4}, recipe="cs", epochs=5))
+```
+Recipes: dense, oneshot, gmp, srste, subp, cs (``patterns/training/recipes/``).
+"""
+
+from patterns.training import recipes  # noqa: F401  (registers the recipes)
+from patterns.training.recipe import available_recipes, make_recipe, register_recipe
+from patterns.training.trainer import (
+    TrainConfig,
+    TrainResult,
+    evaluate,
+    quick_settings,
+    train,
+)
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "available_recipes",
+    "evaluate",
+    "make_recipe",
+    "quick_settings",
+    "register_recipe",
+    "train",
+]

@@ -1,0 +1,39 @@
+"""``srste``: N:M from scratch with the sparse-refined straight-through estimator.
+
+Dense weights are kept; every forward recomputes the N:M mask from ``|W|`` and computes
+with ``W * M``; the backward passes the gradient straight through and adds
+``decay * (1 - M) * W`` (``decay`` = lambda_w, 2e-4 by default). See ``ste.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from patterns.training.recipe import MaskedRecipe, register_recipe, require_pattern
+from patterns.training.ste import DEFAULT_DECAY
+
+
+@register_recipe("srste")
+class SRSTE(MaskedRecipe):
+    summary = "N:M from scratch: mask from |W| every forward, SR-STE decay on pruned weights"
+    defaults = {"decay": DEFAULT_DECAY}
+
+    def check_pattern(self, pattern: Any) -> None:
+        require_pattern(
+            "srste", pattern, ("nm",),
+            "it trains N:M (--pattern nm); use --recipe gmp or oneshot for other patterns",
+        )
+
+    @property
+    def decay(self) -> float:  # type: ignore[override]
+        return float(self.params["decay"])
+
+    def current_mask(self, name: str, weight: torch.Tensor) -> torch.Tensor:
+        mask = self.pattern.mask(weight.detach())
+        self.masks[name] = mask
+        return mask
+
+    def final_masks(self) -> dict[str, torch.Tensor]:
+        return {name: self.pattern.mask(self.dense_weight(name).detach()) for name in self.masks}

@@ -1,0 +1,108 @@
+"""``subp``: SUBP-style uniform 1×N block sparsity trained from scratch.
+
+Per epoch ``e`` and pruned layer (PATTERNS.md, block):
+1. the target mask ``M_p`` = the block pattern's own mask of ``|W|`` (every block-row keeps
+   ``round((1-p)·Cin)`` blocks, by the pattern's criterion: l1, l2 or bpar);
+2. ``r(e) = clip(((e - e0)/(e1 - e0))**3, 0, 1)`` and per block-row
+   ``round((p - p·r(e))·Cin)`` of the pruned blocks are sampled back (without replacement)
+   with probability ``softmax(z / tau)``, where ``z`` is the block score normalised within
+   its row (z-score over the row's ``Cin`` blocks) and ``tau = 1``; so the effective rate is
+   ``p·r(e)``: dense at ``e0``, exactly the pattern from ``e1`` on;
+3. forward ``W ⊙ M``, gradient straight through to every weight, SR-STE decay
+   ``decay·(1-M)⊙W`` on the pruned ones.
+Sampling uses a generator seeded by (seed, epoch), so a resumed run draws the same blocks.
+The last epoch always trains with the exact pattern mask (``e1 <= epochs - 1``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from patterns.training.recipe import MaskedRecipe, RecipeContext, register_recipe
+from patterns.training.schedules import cubic_ramp, subp_regrow_count
+from patterns.training.ste import DEFAULT_DECAY
+
+
+def block_view(weight: torch.Tensor, n: int) -> torch.Tensor:
+    """``(Cout, Cin, Kh, Kw)`` (or Linear) -> ``(Cout/n, n, Cin, Kh*Kw)``: one row per block-row."""
+    w = weight.reshape(weight.shape[0], weight.shape[1], -1)
+    return w.reshape(w.shape[0] // n, n, w.shape[1], w.shape[2])
+
+
+def block_scores(weight: torch.Tensor, n: int, criterion: str) -> torch.Tensor:
+    """Importance of each block, shape ``(Cout/n, Cin)``: its L1 (l1, bpar) or L2 norm."""
+    blocks = block_view(weight.detach().abs(), n)
+    if criterion == "l2":
+        return blocks.pow(2).sum(dim=(1, 3)).sqrt()
+    return blocks.sum(dim=(1, 3))
+
+
+def regrow(
+    block_mask: torch.Tensor, scores: torch.Tensor, count: int, tau: float,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Turn ``count`` pruned blocks per row back on, sampled by ``softmax(z/tau)``.
+
+    ``block_mask``/``scores``: ``(rows, Cin)``. ``z`` is the score z-normalised within its
+    row; kept blocks have probability 0. ``count`` is clipped to the pruned blocks per row
+    (all rows have the same number, the pattern being uniform).
+    """
+    pruned = int((~block_mask[0]).sum()) if block_mask.numel() else 0
+    count = min(count, pruned)
+    if count <= 0:
+        return block_mask
+    mean = scores.mean(dim=1, keepdim=True)
+    std = scores.std(dim=1, keepdim=True).clamp_min(1e-12)
+    logits = ((scores - mean) / std / tau).masked_fill(block_mask, float("-inf"))
+    probs = torch.softmax(logits, dim=1)
+    picks = torch.multinomial(probs, count, replacement=False, generator=generator)
+    grown = block_mask.clone()
+    grown.scatter_(1, picks, True)
+    return grown
+
+
+@register_recipe("subp")
+class SUBP(MaskedRecipe):
+    summary = "uniform 1xN from scratch: per-epoch mask, cubic rate, importance-sampled regrowth"
+    defaults = {"decay": DEFAULT_DECAY, "tau": 1.0, "ramp_start": 0.0, "ramp_end": 0.5}
+
+    def check_pattern(self, pattern: Any) -> None:
+        if pattern.name != "block" or pattern.params.get("balance") != "uniform":
+            raise ValueError(
+                f"recipe subp trains uniform 1xN blocks, not {pattern.describe()}; "
+                "use --pattern block --balance uniform, or --recipe gmp/oneshot"
+            )
+
+    @property
+    def decay(self) -> float:  # type: ignore[override]
+        return float(self.params["decay"])
+
+    def setup(self, ctx: RecipeContext) -> None:
+        super().setup(ctx)
+        last = max(0, ctx.epochs - 1)
+        self.e0 = min(self.params["ramp_start"] * ctx.epochs, last)
+        self.e1 = min(self.params["ramp_end"] * ctx.epochs, last)
+
+    def on_epoch_start(self, epoch: int) -> None:
+        p = self.pattern.params["sparsity"]
+        n = self.pattern.params["n"]
+        r = cubic_ramp(epoch, self.e0, self.e1)
+        gen = torch.Generator().manual_seed(self.ctx.seed * 1_000_003 + epoch)
+        for name in self.masks:
+            weight = self.dense_weight(name).detach()
+            full = self.pattern.mask(weight)
+            cin = weight.shape[1]
+            block_mask = block_view(full, n)[:, 0, :, 0]
+            count = subp_regrow_count(p, r, cin)
+            scores = block_scores(weight, n, self.pattern.params["criterion"])
+            grown = regrow(block_mask, scores, count, self.params["tau"], gen)
+            self.masks[name] = expand_blocks(grown, n, weight.shape)
+
+
+def expand_blocks(block_mask: torch.Tensor, n: int, shape: torch.Size) -> torch.Tensor:
+    """``(Cout/n, Cin)`` block mask -> bool mask of the weight's ``shape``."""
+    full = block_mask.repeat_interleave(n, dim=0)
+    taps = int(torch.tensor(shape[2:]).prod()) if len(shape) > 2 else 1
+    return full.unsqueeze(-1).expand(-1, -1, taps).reshape(shape).contiguous()

@@ -1,0 +1,348 @@
+"""The one trainer every recipe runs under (CPU, or CUDA when asked).
+
+SGD with momentum 0.9 and weight decay, a cosine learning rate after a linear warmup,
+optional label smoothing; seeded and deterministic (model init from ``torch.manual_seed``,
+batch order and augmentation re-seeded per epoch), a tqdm progress bar (epoch, loss,
+accuracy, ETA), a resumable training state written atomically after every epoch, and at the
+end a verified sparsebench checkpoint with the test top-1/top-5 of the *masked* model.
+
+Pruning is entirely the recipe's business: each pruned layer's weight is parametrized by
+``recipe.forward_weight`` and the trainer calls the recipe's hooks (see ``recipe.py``);
+there is no branch on a recipe or pattern name here.
+
+Output folder ``out``: ``checkpoint.pt`` (the result, ``patterns.checkpoint`` format) and,
+while a run is unfinished, ``train_state.pt`` (model, optimizer, recipe state, epoch).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+from tqdm import tqdm
+
+import patterns
+from patterns.checkpoint import (
+    Checkpoint,
+    atomic_write_bytes,
+    git_state,
+    load_checkpoint,
+    save_checkpoint,
+    software_versions,
+)
+from patterns.training.batches import eval_batches, steps_per_epoch, train_batches
+from patterns.training.recipe import Recipe, RecipeContext, make_recipe
+from patterns.training.schedules import warmup_cosine_lr
+
+CHECKPOINT_NAME = "checkpoint.pt"
+STATE_NAME = "train_state.pt"
+# Settings that may differ between an interrupted run and its resumption.
+_RUNTIME_ONLY = ("out", "resume", "progress", "threads", "device")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (``lr=None``: the recipe's default)."""
+
+    model: str
+    dataset: str
+    out: str
+    pattern: str = "dense"
+    pattern_params: dict[str, Any] = field(default_factory=dict)
+    recipe: str = "dense"
+    recipe_params: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 5
+    lr: float | None = None
+    batch_size: int = 128
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.0
+    augment: bool = True
+    seed: int = 0
+    train_subset: int | None = None
+    test_subset: int | None = None
+    data_root: str | None = None
+    threads: int | None = None
+    device: str = "cpu"
+    resume: bool = False
+    progress: bool = True
+
+    def identity(self) -> str:
+        """JSON of the settings that must match for ``resume`` to continue a run."""
+        d = {k: v for k, v in asdict(self).items() if k not in _RUNTIME_ONLY}
+        return json.dumps(d, sort_keys=True, default=str)
+
+
+@dataclass
+class TrainResult:
+    """Where the checkpoint went and what it scored."""
+
+    path: Path
+    checkpoint: Checkpoint
+    top1: float
+    top5: float
+    train_seconds: float
+    epochs: int
+
+
+def quick_settings() -> dict[str, int]:
+    """The QUICK setting: trains one resnet20 Fashion-MNIST checkpoint in about a minute
+    on 2 cores and still ranks the patterns (figures in the training report).
+
+    Keys are ``TrainConfig`` fields: ``train_subset``, ``test_subset``, ``epochs``.
+    """
+    return {"train_subset": 8000, "test_subset": 2000, "epochs": 4}
+
+
+class _RecipeWeight(nn.Module):
+    """Parametrization: the weight a pruned layer computes with is the recipe's choice."""
+
+    def __init__(self, recipe: Recipe, name: str) -> None:
+        super().__init__()
+        self.recipe, self.layer = recipe, name
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return self.recipe.forward_weight(self.layer, weight)
+
+
+def _check_config(cfg: TrainConfig) -> None:
+    checks = [
+        (isinstance(cfg.epochs, int) and cfg.epochs >= 1, "epochs must be an integer >= 1"),
+        (isinstance(cfg.batch_size, int) and cfg.batch_size >= 1, "batch size must be >= 1"),
+        (cfg.lr is None or cfg.lr > 0, "learning rate must be positive"),
+        (0.0 <= cfg.label_smoothing < 1.0, "label smoothing must be in [0, 1)"),
+        (cfg.weight_decay >= 0, "weight decay must be >= 0"),
+        (cfg.warmup_epochs >= 0, "warmup epochs must be >= 0"),
+        (cfg.threads is None or cfg.threads >= 1, "threads must be >= 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {cfg.device} asked for, but torch sees no CUDA GPU; use cpu")
+
+
+def evaluate(model: nn.Module, dataset, device: str = "cpu") -> tuple[float, float]:
+    """Top-1 and top-5 accuracy (percent) of ``model`` on ``dataset``."""
+    model.eval()
+    correct1 = correct5 = total = 0
+    with torch.no_grad():
+        for x, y in eval_batches(dataset):
+            logits = model(x.to(device))
+            top = logits.topk(min(5, logits.shape[1]), dim=1).indices.cpu()
+            hits = top == y[:, None]
+            correct1 += int(hits[:, 0].sum())
+            correct5 += int(hits.any(dim=1).sum())
+            total += len(y)
+    return 100.0 * correct1 / total, 100.0 * correct5 / total
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Train ``cfg`` to a checkpoint in ``cfg.out``; all input is checked before writing.
+
+    Raises ValueError (one line) for bad settings, a pattern the recipe can't train, a
+    missing data set, or an ``out`` folder holding another run.
+    """
+    from patterns import data, models
+
+    _check_config(cfg)
+    pattern = patterns.make(cfg.pattern, **cfg.pattern_params)
+    recipe = make_recipe(cfg.recipe, pattern, **cfg.recipe_params)
+    out = Path(cfg.out)
+    final_path, state_path = out / CHECKPOINT_NAME, out / STATE_NAME
+    if final_path.exists():
+        if cfg.resume:
+            ckpt = load_checkpoint(final_path)
+            return TrainResult(final_path, ckpt, ckpt.top1, ckpt.top5,
+                               ckpt.meta["train_seconds"], ckpt.meta["epochs"])
+        raise ValueError(f"{final_path} already exists; choose another --out or delete it")
+    state = _load_state(state_path, cfg) if state_path.exists() else None
+    if state is not None and not cfg.resume:
+        raise ValueError(
+            f"{out} holds an interrupted run (epoch {state['epoch']}/{cfg.epochs}); "
+            "add --resume to continue it, or choose another --out"
+        )
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+
+    info = data.dataset_info(cfg.dataset)
+    splits = data.load_splits(
+        cfg.dataset, root=cfg.data_root, seed=cfg.seed, train_subset=cfg.train_subset,
+        test_subset=cfg.test_subset, augment=cfg.augment,
+    )
+    torch.manual_seed(cfg.seed)
+    model = models.create_model(
+        cfg.model, num_classes=info.num_classes, in_channels=info.channels
+    )
+    recipe.prepare(model, model_name=cfg.model, dataset=cfg.dataset)
+    model.to(cfg.device)
+    plan = patterns.apply(copy.deepcopy(model), pattern)
+    if pattern.prunes and not plan.masks:
+        reasons = "; ".join(sorted({r.reason for r in plan.table}))
+        raise ValueError(f"{pattern.describe()} prunes no layer of {cfg.model} ({reasons})")
+
+    steps = steps_per_epoch(len(splits.train), cfg.batch_size)
+    ctx = RecipeContext(model, pattern, plan, cfg.epochs, steps, cfg.seed)
+    recipe.setup(ctx)
+    layers = ctx.layers()
+    for name, module in layers.items():
+        parametrize.register_parametrization(module, "weight", _RecipeWeight(recipe, name))
+    base_lr = cfg.lr if cfg.lr is not None else recipe.default_lr()
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=base_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
+    start, history, seconds = 0, [], 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        recipe.load_state_dict(state["recipe"])
+        start, history, seconds = state["epoch"], json.loads(state["history"]), state["seconds"]
+
+    out.mkdir(parents=True, exist_ok=True)
+    total = cfg.epochs * steps
+    warmup = round(min(cfg.warmup_epochs, 0.2 * cfg.epochs) * steps)
+    bar = tqdm(total=total, initial=start * steps, disable=not cfg.progress, unit="step",
+               mininterval=0.5 if sys.stderr.isatty() else 30.0, file=sys.stderr)
+    for epoch in range(start, cfg.epochs):
+        t0 = time.perf_counter()
+        bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
+        recipe.on_epoch_start(epoch)
+        model.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        batches = train_batches(splits.train, batch_size=cfg.batch_size, seed=cfg.seed,
+                                epoch=epoch)
+        for i, (x, y) in enumerate(batches):
+            step = epoch * steps + i
+            lr = warmup_cosine_lr(step, total, base_lr, warmup)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            recipe.on_step_start(step)
+            x, y = x.to(cfg.device), y.to(cfg.device)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            recipe.after_step()
+            loss_sum += float(loss.detach()) * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}",
+                            refresh=False)
+        if not math.isfinite(loss_sum):
+            raise RuntimeError(f"training diverged in epoch {epoch + 1} (loss is not finite); "
+                               "lower --lr")
+        seconds += time.perf_counter() - t0
+        history.append({"epoch": epoch + 1, "loss": loss_sum / seen,
+                        "train_acc": 100 * correct / seen, "seconds": seconds})
+        _save_state(state_path, cfg, epoch + 1, model, optimizer, recipe, history, seconds)
+    bar.close()
+
+    masks = recipe.final_masks()
+    for name, module in layers.items():
+        parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
+        with torch.no_grad():
+            module.weight.mul_(masks[name].to(module.weight.device))
+    top1, top5 = evaluate(model, splits.test, cfg.device)
+    meta = _metadata(cfg, info, pattern, recipe, plan, masks, top1, top5, seconds, history,
+                     base_lr, len(splits.train), len(splits.test))
+    state_dict = {k: v.cpu() for k, v in model.state_dict().items()}
+    ckpt = save_checkpoint(final_path, state_dict=state_dict, masks=masks, meta=meta)
+    state_path.unlink(missing_ok=True)
+    return TrainResult(final_path, ckpt, top1, top5, seconds, cfg.epochs)
+
+
+def _save_state(path: Path, cfg: TrainConfig, epoch: int, model: nn.Module, optimizer,
+                recipe: Recipe, history: list, seconds: float) -> None:
+    state = {
+        "config": cfg.identity(),
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "recipe": recipe.state_dict(),
+        "history": json.dumps(history),
+        "seconds": seconds,
+    }
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_state(path: Path, cfg: TrainConfig) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location=cfg.device, weights_only=True)
+        identity = state["config"]
+    except Exception as exc:  # damaged file: torch raises many types
+        raise ValueError(
+            f"{path} is not a readable training state ({type(exc).__name__}); "
+            "delete it to start over"
+        ) from None
+    if identity != cfg.identity():
+        raise ValueError(
+            f"{path.parent} holds a run with different settings; use the same settings "
+            "to resume it, or choose another --out"
+        )
+    return state
+
+
+def _metadata(cfg: TrainConfig, info, pattern, recipe: Recipe, plan, masks, top1: float,
+              top5: float, seconds: float, history: list, lr: float, n_train: int,
+              n_test: int) -> dict[str, Any]:
+    table = []
+    for record in plan.table:
+        row = asdict(record)
+        row["shape"] = list(record.shape)
+        if record.name in masks:
+            row["density"] = patterns.density(masks[record.name])
+        table.append(row)
+    kept = sum(int(m.count_nonzero()) for m in masks.values())
+    size = sum(m.numel() for m in masks.values())
+    commit, dirty = git_state()
+    params = pattern.params
+    return {
+        "model": cfg.model,
+        "dataset": cfg.dataset,
+        "num_classes": info.num_classes,
+        "in_channels": info.channels,
+        "pattern": pattern.name,
+        "pattern_params": params,
+        "pattern_describe": pattern.describe(),
+        "requested_sparsity": params.get("sparsity", 1.0 - pattern.nominal_density),
+        "nominal_density": pattern.nominal_density,
+        "actual_density": kept / size if size else 1.0,
+        "recipe": recipe.name,
+        "recipe_params": recipe.describe_params(),
+        "train": {
+            "lr": lr, "batch_size": cfg.batch_size, "momentum": cfg.momentum,
+            "weight_decay": cfg.weight_decay, "warmup_epochs": cfg.warmup_epochs,
+            "label_smoothing": cfg.label_smoothing, "augment": cfg.augment,
+            "train_subset": cfg.train_subset, "test_subset": cfg.test_subset,
+            "train_images": n_train, "test_images": n_test,
+            "device": cfg.device, "threads": torch.get_num_threads(),
+        },
+        "seed": cfg.seed,
+        "epochs": cfg.epochs,
+        "top1": top1,
+        "top5": top5,
+        "layer_table": table,
+        "train_seconds": seconds,
+        "history": history,
+        "software": software_versions(),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
