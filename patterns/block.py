@@ -58,8 +58,9 @@ def redundancy(blocks: torch.Tensor) -> torch.Tensor:
 
     Pairwise cosines are batched matmuls of unit vectors, tiled (block-row batches × column
     slices) into one reused cache-sized buffer: the full ``R·Cin²`` cosine tensor of a big
-    layer would be gigabytes and memory-bound. The tiling is fixed, so results are
-    deterministic.
+    layer would be gigabytes and memory-bound. The tiling is fixed, so a mask is a pure
+    function of the weights on one machine; another BLAS may round cosines differently and
+    so order near-tied blocks differently.
     """
     rows, n, cin, taps = blocks.shape
     unit = F.normalize(blocks.permute(0, 2, 1, 3).reshape(rows, cin, n * taps), dim=-1)

@@ -62,9 +62,10 @@ class LayerRecord:
 class PrunePlan:
     """Masks of the pruned layers plus a record of every conv/linear layer."""
 
-    pattern: str
     masks: dict[str, torch.Tensor] = field(default_factory=dict)
     table: list[LayerRecord] = field(default_factory=list)
+    pattern: str = ""
+    """``describe()`` of the pattern that made the plan."""
 
     @property
     def density(self) -> float:
@@ -109,4 +110,4 @@ def apply(model: nn.Module, pattern: Pattern, policy: LayerPolicy | None = None)
         )
         for name, module in layers.items()
     ]
-    return PrunePlan(pattern=pattern.describe(), masks=masks, table=table)
+    return PrunePlan(masks=masks, table=table, pattern=pattern.describe())
