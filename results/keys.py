@@ -81,10 +81,8 @@ def digest_columns(
             canonical_columns.append([_json_value(column, v) for v in column_values])
         else:
             canonical_columns.append([canonical(v) for v in column_values])
-    return [
-        hashlib.sha256(repr((kind, row)).encode()).hexdigest()
-        for row in zip(*canonical_columns, strict=True)
-    ]
+    rows = zip(*canonical_columns, strict=True) if canonical_columns else [()] * count
+    return [hashlib.sha256(repr((kind, row)).encode()).hexdigest() for row in rows]
 
 
 def digest(kind: str, row: Mapping[str, Any], columns: tuple[str, ...]) -> str:

@@ -108,7 +108,7 @@ def test_two_writers_wait_for_each_other_and_readers_see_whole_runs(tmp_path):
     seen = []
     while any(child.poll() is None for child in children):
         seen.append(int(store.query("SELECT count(*) AS n FROM measurements").n[0]))
-        time.sleep(0.05)
+        time.sleep(0.1)
     for child in children:
         assert child.returncode == 0, child.stderr.read()
     assert all(n % rows == 0 for n in seen)  # never half a run

@@ -74,6 +74,10 @@ def test_machine_id_ignores_hostname_only():
     assert results.machine_id(samples.machine()) != results.machine_id(samples.machine(cores=4))
 
 
+def test_empty_dicts_have_keys():
+    assert results.machine_id({}) != results.software_id({})
+
+
 def test_bad_json_and_unkeyable_values_are_refused():
     with pytest.raises(ValueError, match="pattern_params must hold JSON"):
         results.measurement_key(_row(pattern_params="{not json"))
