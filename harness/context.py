@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,26 @@ class SweepContext:
     build_info: dict[str, dict[str, Any]]
     timed_s: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    flushed_at: float = field(default_factory=time.monotonic)
+
+    FLUSH_EVERY_S = 2.0
 
     def count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
+
+    def add_measurement(self, row: dict[str, Any]) -> None:
+        """Queue a measurement; queued rows reach the store in one transaction every
+        couple of seconds (a kill loses at most those jobs, which a rerun redoes)."""
+        self.pending.append(row)
+        if time.monotonic() - self.flushed_at > self.FLUSH_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.store.add_rows(self.run_id, measurements=self.pending)
+            self.pending = []
+        self.flushed_at = time.monotonic()
 
 
 Executor = Callable[[Any, SweepContext], None]

@@ -175,7 +175,7 @@ def run_layer(job: LayerJob, ctx: SweepContext) -> None:
         "checkpoint_key": loaded.checkpoint_key, "mask_hash": loaded.mask_hash,
     })
     row.update(_checked_timing(prepared, x, reference, LAYER_TOLERANCE, job.threads, ctx))
-    ctx.store.add_rows(ctx.run_id, measurements=[row])
+    ctx.add_measurement(row)
 
 
 @executor(ModelJob)
@@ -213,7 +213,7 @@ def run_model(job: ModelJob, ctx: SweepContext) -> None:
         "checkpoint_key": loaded.checkpoint_key, "mask_hash": loaded.mask_hash,
     })
     row.update(_checked_timing(model, x, reference, MODEL_TOLERANCE, job.threads, ctx))
-    ctx.store.add_rows(ctx.run_id, measurements=[row])
+    ctx.add_measurement(row)
 
 
 def _layer_density(model: nn.Module, name: str) -> float:

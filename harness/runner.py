@@ -71,20 +71,24 @@ def run_sweep(spec: SweepSpec, spec_text: str, *, db_path: Path, out_dir: Path,
     ctx = SweepContext(spec, store, run_id, out_dir, results.machine_id(machine),
                        results.software_id(software),
                        {name: BACKENDS[name].build_info() for name in usable})
+    done = _stored_keys(store)
     started = time.perf_counter()
     latency_started = started
     try:
         for job in _progress(plan, progress):
             if isinstance(job, LayerJob | ModelJob) and latency_started == started:
                 latency_started = time.perf_counter()
-            if store.has_key(_table(job), job_key(job, ctx)):
+            if job_key(job, ctx) in done:
                 ctx.count("skipped")
                 continue
             EXECUTORS[type(job)](job, ctx)
+        ctx.flush()
     except KeyboardInterrupt:
+        ctx.flush()
         store.end_run(run_id, "interrupted")
         raise
     except BaseException:
+        ctx.flush()
         store.end_run(run_id, "failed")
         raise
     store.end_run(run_id, "finished")
@@ -93,8 +97,11 @@ def run_sweep(spec: SweepSpec, spec_text: str, *, db_path: Path, out_dir: Path,
                         ctx.counts, notes)
 
 
-def _table(job: Any) -> str:
-    return "checkpoints" if isinstance(job, TrainJob) else "measurements"
+def _stored_keys(store: Any) -> set[str]:
+    """Keys of every checkpoint and measurement already stored (the jobs a rerun skips)."""
+    found = store.query("SELECT checkpoint_key AS k FROM checkpoints "
+                        "UNION ALL SELECT measurement_key FROM measurements")
+    return set(found["k"])
 
 
 def _close_stale_runs(store: Any, spec_text: str) -> None:
