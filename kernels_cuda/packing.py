@@ -79,6 +79,8 @@ def pack(weight: torch.Tensor, pattern: Any) -> Packed:
         raise ValueError(f"weight must be 4-D (Cout, Cin, Kh, Kw), got shape {tuple(weight.shape)}")
     if weight.dtype not in (torch.float32, torch.float16):
         raise ValueError(f"weight dtype must be float32 or float16, got {weight.dtype}")
+    if weight.numel() == 0:
+        raise ValueError(f"weight {tuple(weight.shape)} is empty; every dimension must be >= 1")
     return PACKERS[name](weight.detach().contiguous(), pattern)
 
 

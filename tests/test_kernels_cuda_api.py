@@ -70,6 +70,7 @@ def _masked(p, shape=(8, 16, 3, 3)):
     ({"bias": torch.randn(7)}, r"bias must have shape \(8,\)"),
     ({"pattern": "nm"}, "no kernel for pattern None"),
     ({"weight": torch.zeros(8, 6, 3, 3)}, "not a multiple of"),
+    ({"weight": torch.zeros(0, 8, 3, 3)}, "is empty"),
 ])
 def test_bad_input_is_a_one_line_value_error(kwargs, message):
     p = patterns.make("nm", n=2, m=4)
