@@ -83,7 +83,9 @@ class Store:
         return connect(self.path, read_only=False, timeout=self.timeout)
 
     def _open_schema(self) -> int:
-        if self.path.exists() and self.path.stat().st_size > 0:
+        if self.path.exists() and self.path.stat().st_size == 0:
+            self.path.unlink()  # an empty placeholder (touch, mkstemp): DuckDB refuses those
+        if self.path.exists():
             with self._read() as con:
                 version = file_version(con, str(self.path))
                 check_supported(version, str(self.path))

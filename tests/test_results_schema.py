@@ -47,10 +47,13 @@ def test_foreign_duckdb_file_is_refused(tmp_path):
         results.Store(path)
 
 
-def test_empty_duckdb_file_is_adopted(tmp_path):
+def test_empty_duckdb_file_and_empty_placeholder_are_adopted(tmp_path):
     path = tmp_path / "empty.duckdb"
     duckdb.connect(str(path)).close()
     assert results.Store(path).version == schema.SCHEMA_VERSION
+    placeholder = tmp_path / "touched.duckdb"
+    placeholder.touch()
+    assert results.Store(placeholder).version == schema.SCHEMA_VERSION
 
 
 def test_missing_file_without_create_and_directory_are_refused(tmp_path):
