@@ -32,14 +32,14 @@ enum { LAYOUT_AUTO = 0, LAYOUT_DIRECT = 1, LAYOUT_SHIFTED = 2, LAYOUT_IM2COL = 3
 static const sb_kernel_fn KERNELS[4][3] = {
     [SB_FMT_PANEL] = {panel_spmm_6x4v_scalar, panel_spmm_6x4v_avx2, panel_spmm_6x4v_avx512},
     [SB_FMT_CSR] = {csr_spmm_1x4v_scalar, csr_spmm_1x4v_avx2, csr_spmm_1x4v_avx512},
-    [SB_FMT_NM] = {ell8_spmm_1x4v_scalar, ell8_spmm_1x4v_avx2, ell8_spmm_1x4v_avx512},
-    [SB_FMT_CS] = {ell8_spmm_1x4v_scalar, ell8_spmm_1x4v_avx2, ell8_spmm_1x4v_avx512},
+    [SB_FMT_NM] = {ell8_spmm_2x4v_scalar, ell8_spmm_2x4v_avx2, ell8_spmm_2x4v_avx512},
+    [SB_FMT_CS] = {ell8_spmm_2x4v_scalar, ell8_spmm_2x4v_avx2, ell8_spmm_2x4v_avx512},
 };
 static const char *const KERNEL_NAMES[4][3] = {
     [SB_FMT_PANEL] = {"panel_spmm_6x4v_scalar", "panel_spmm_6x4v_avx2", "panel_spmm_6x4v_avx512"},
     [SB_FMT_CSR] = {"csr_spmm_1x4v_scalar", "csr_spmm_1x4v_avx2", "csr_spmm_1x4v_avx512"},
-    [SB_FMT_NM] = {"ell8_spmm_1x4v_scalar", "ell8_spmm_1x4v_avx2", "ell8_spmm_1x4v_avx512"},
-    [SB_FMT_CS] = {"ell8_spmm_1x4v_scalar", "ell8_spmm_1x4v_avx2", "ell8_spmm_1x4v_avx512"},
+    [SB_FMT_NM] = {"ell8_spmm_2x4v_scalar", "ell8_spmm_2x4v_avx2", "ell8_spmm_2x4v_avx512"},
+    [SB_FMT_CS] = {"ell8_spmm_2x4v_scalar", "ell8_spmm_2x4v_avx2", "ell8_spmm_2x4v_avx512"},
 };
 
 const char *sb_kernel_name(int fmt, int isa)

@@ -18,7 +18,7 @@ typedef void (*sb_kernel_fn)(const sb_packed *p, int u0, int u1, const float *B,
     void csr_spmm_1x4v##sfx(const sb_packed *, int, int, const float *,       \
                             const int32_t *, int, float *, int64_t,           \
                             const float *);                                   \
-    void ell8_spmm_1x4v##sfx(const sb_packed *, int, int, const float *,      \
+    void ell8_spmm_2x4v##sfx(const sb_packed *, int, int, const float *,      \
                              const int32_t *, int, float *, int64_t,          \
                              const float *);
 SB_DECLARE_ISA(_avx512)
