@@ -1,6 +1,8 @@
 """GPU benchmark: kernels_cuda on ResNet-50's conv layers against cuDNN and torch's 2:4.
 
     python benchmarks/bench_cuda_resnet50.py --out cuda_resnet50.csv
+    python benchmarks/bench_cuda_resnet50.py --dump-shapes shapes.json   # no GPU needed
+    python benchmarks/bench_cuda_resnet50.py --shapes shapes.json --out ...  # no torchvision
 
 For every distinct conv shape of torchvision's ResNet-50 at 224 px (the stem stays dense
 by the layer policy), batch 1 and 8, it times in one run:
@@ -30,7 +32,7 @@ import math
 import sys
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,19 @@ def resnet50_shapes() -> list[Shape]:
                layer.stride, layer.padding, layer.height, layer.width)
         groups[key].append(layer)
     return [Shape(layers[0], len(layers)) for layers in groups.values()]
+
+
+def dump_shapes(path: Path) -> None:
+    """Write the shapes as JSON, for a GPU machine without torchvision (--shapes)."""
+    rows = [{"layer": asdict(s.layer), "count": s.count} for s in resnet50_shapes()]
+    path.write_text(json.dumps(rows, indent=1))
+
+
+def load_shapes(path: Path) -> list[Shape]:
+    """Shapes written by --dump-shapes."""
+    from harness.layers import ConvLayer
+
+    return [Shape(ConvLayer(**r["layer"]), int(r["count"])) for r in json.loads(path.read_text())]
 
 
 class Sink:
@@ -275,13 +290,22 @@ def geomeans(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    parser.add_argument("--out", type=Path, help="CSV file to write")
+    parser.add_argument("--dump-shapes", type=Path, metavar="JSON",
+                        help="only write ResNet-50's conv shapes (needs torchvision, no GPU)")
+    parser.add_argument("--shapes", type=Path, metavar="JSON",
+                        help="read the shapes from --dump-shapes' file instead of torchvision")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--sparsities", type=float, nargs="+", default=[0.5, 0.75, 0.875])
     parser.add_argument("--budget", type=float, default=0.2, help="seconds per measurement")
     parser.add_argument("--max-repeats", type=int, default=50)
     parser.add_argument("--max-shapes", type=int, default=None, help="first N shapes only")
     args = parser.parse_args(argv)
+    if args.dump_shapes:
+        dump_shapes(args.dump_shapes)
+        return 0
+    if args.out is None:
+        parser.error("--out FILE.csv is required (or --dump-shapes JSON)")
 
     import torch
 
@@ -299,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = False
     device = torch.cuda.get_device_name()
-    shapes = resnet50_shapes()[: args.max_shapes]
+    shapes = (load_shapes(args.shapes) if args.shapes else resnet50_shapes())
+    shapes = shapes[: args.max_shapes]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, COLUMNS)
