@@ -1,0 +1,76 @@
+"""SUBP: regrowth counts per block-row, masks by epoch, the exact pattern at the end."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import patterns
+from patterns.masks import count
+from patterns.training.recipe import RecipeContext
+from patterns.training.recipes.subp import SUBP, block_view, regrow
+from patterns.training.schedules import cubic_ramp
+
+
+def test_regrow_adds_exactly_count_pruned_blocks_per_row():
+    torch.manual_seed(0)
+    block_mask = torch.zeros(6, 32, dtype=torch.bool)
+    block_mask[:, :8] = True
+    scores = torch.rand(6, 32)
+    gen = torch.Generator().manual_seed(3)
+    grown = regrow(block_mask, scores, 5, 1.0, gen)
+    assert grown.sum(dim=1).tolist() == [13] * 6
+    assert grown[:, :8].all()  # kept blocks stay kept
+    again = regrow(block_mask, scores, 5, 1.0, torch.Generator().manual_seed(3))
+    assert torch.equal(grown, again)  # seeded: deterministic
+
+
+def test_regrow_count_is_clipped_to_pruned_blocks():
+    block_mask = torch.zeros(2, 8, dtype=torch.bool)
+    block_mask[:, :2] = True
+    grown = regrow(block_mask, torch.rand(2, 8), 100, 1.0, torch.Generator().manual_seed(0))
+    assert grown.all()
+
+
+def test_regrow_prefers_high_scores():
+    block_mask = torch.zeros(200, 16, dtype=torch.bool)
+    scores = torch.arange(16.0).expand(200, 16).contiguous()
+    grown = regrow(block_mask, scores, 1, 1.0, torch.Generator().manual_seed(0))
+    picked = grown.float().argmax(dim=1).float()
+    assert picked.mean() > 10  # softmax(z) favours the top blocks
+
+
+def _subp_on_conv(epochs: int, sparsity: float = 0.75):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.Conv2d(16, 32, 3))
+    pattern = patterns.make("block", n=4, sparsity=sparsity)
+    plan = patterns.apply(model, pattern)
+    recipe = SUBP(pattern)
+    recipe.setup(RecipeContext(model, pattern, plan, epochs, 10, seed=0))
+    return model, pattern, recipe
+
+
+def test_subp_epoch_masks_follow_the_cubic_rate():
+    epochs = 8
+    model, pattern, recipe = _subp_on_conv(epochs)
+    weight = model[1].weight
+    for epoch in range(epochs):
+        recipe.on_epoch_start(epoch)
+        mask = recipe.masks["1"]
+        blocks = block_view(mask, 4)[:, 0, :, 0]
+        pruned_per_row = (~blocks).sum(dim=1)
+        r = cubic_ramp(epoch, recipe.e0, recipe.e1)
+        target_pruned = 16 - round(0.25 * 16)  # 12 of 16 blocks per row at p = 0.75
+        regrown = min(target_pruned, count((0.75 - 0.75 * r) * 16))  # half-up, like patterns
+        assert pruned_per_row.tolist() == [target_pruned - regrown] * 8, epoch
+    pattern.validate(recipe.masks["1"])  # the last epoch trains the exact pattern
+    assert torch.equal(recipe.masks["1"], pattern.mask(weight))
+
+
+def test_subp_refuses_global_balance_and_other_patterns():
+    import pytest
+
+    with pytest.raises(ValueError, match="uniform 1xN"):
+        SUBP(patterns.make("block", n=4, sparsity=0.5, balance="global"))
+    with pytest.raises(ValueError, match="uniform 1xN"):
+        SUBP(patterns.make("nm", n=2, m=4))
