@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from results.keys import JSON_COLUMNS, json_text
+from results.keys import JSON_COLUMNS, json_text, per_distinct
 
 Rows = Sequence[Mapping[str, Any]] | pd.DataFrame
 
@@ -39,7 +39,7 @@ def as_records(rows: Rows | None) -> list[Mapping[str, Any]]:
 
 def _array(column: str, values: list[Any], sql_type: str) -> pa.Array:
     if column in JSON_COLUMNS:
-        values = [json_text(column, v) for v in values]
+        values = per_distinct(values, lambda v: json_text(column, v))
     arrow_type = _ARROW_TYPES[sql_type]
     try:
         return pa.array(values, type=arrow_type, from_pandas=True)
