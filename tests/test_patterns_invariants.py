@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import patterns
-from patterns.block import blocks_view, bpar_score
+from patterns.block import blocks_view, bpar_score, redundancy
 
 SPARSITIES = [0.0, 0.25, 0.3, 0.5, 0.6, 0.7, 0.75, 0.875, 0.9, 0.95]
 FEW = settings(max_examples=40)
@@ -232,6 +232,16 @@ def test_bpar_score_matches_the_formula(shape, n):
     w[0, 1] = 0  # a zero block: cosine 0 with everything
     got = bpar_score(blocks_view(w, n)).numpy()
     assert np.allclose(got, bpar_reference(w.numpy(), n), atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(8, 150, 1, 1), (2, 1000, 3, 3), (64, 20, 1, 1)])
+def test_redundancy_tiling_matches_the_full_cosine_matrix(shape):
+    w = weights(shape, 5, 0)
+    blocks = blocks_view(w, 2)
+    vectors = blocks.permute(0, 2, 1, 3).flatten(2).double()
+    unit = vectors / vectors.norm(dim=-1, keepdim=True)
+    full = (unit @ unit.transpose(1, 2)).abs().sum(-1) - 1  # minus |cos(b, b)|
+    assert torch.allclose(redundancy(blocks).double(), full, atol=1e-3)
 
 
 def test_bpar_prefers_a_distinct_block_over_redundant_ones():
