@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
@@ -33,6 +34,7 @@ from results.schema import (
 )
 from results.upsert import insert_new
 
+T = TypeVar("T")
 RUN_END_STATUSES = ("finished", "failed", "interrupted")
 DEFAULT_DB_ENV = "SPARSEBENCH_DB"
 DEFAULT_DB_PATH = Path("sparsebench-out") / "results.duckdb"  # where `sparsebench bench` writes
@@ -76,10 +78,10 @@ class Store:
         self.version = self._open_schema()
 
     # -- connections -------------------------------------------------------------------
-    def _read(self):
+    def _read(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         return connect(self.path, read_only=True, timeout=self.timeout)
 
-    def _write(self):
+    def _write(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         return connect(self.path, read_only=False, timeout=self.timeout)
 
     def _open_schema(self) -> int:
@@ -119,7 +121,14 @@ class Store:
         row.update({PRIMARY_KEYS[table]: id_, "details": extras or None})
         return row
 
-    def _insert(self, con, table: str, records, defaults: Mapping[str, Any], keys_of) -> int:
+    def _insert(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        records: list[Mapping[str, Any]],
+        defaults: Mapping[str, Any],
+        keys_of: Callable[[Mapping[str, list[Any]], int], list[str]] | None,
+    ) -> int:
         arrow = rows.to_arrow(
             table, records, self.columns(table), PRIMARY_KEYS[table], keys_of, defaults
         )
@@ -127,7 +136,7 @@ class Store:
         con.register(view, arrow)
         return insert_new(con, table, view)
 
-    def _transaction(self, work) -> Any:
+    def _transaction(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run ``work(con)`` in one write transaction; constraint errors become ValueError."""
         with self._write() as con:
             con.execute("BEGIN TRANSACTION")

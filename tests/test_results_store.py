@@ -147,3 +147,13 @@ def test_store_holds_no_connection_between_calls(store):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1"
+
+
+def test_dataframe_with_partly_missing_keys_gets_them_computed(store):
+    run_id = _begin(store)
+    given = samples.measurement(threads=1, measurement_key="k" * 64)
+    frame = pd.DataFrame([given, samples.measurement(threads=2)])
+    assert store.add_rows(run_id, measurements=frame)["measurements"] == 2
+    stored = store.query("SELECT threads, measurement_key FROM measurements ORDER BY threads")
+    assert stored.measurement_key[0] == "k" * 64
+    assert len(stored.measurement_key[1]) == 64 and stored.measurement_key[1] != "k" * 64
