@@ -33,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
                         progress=not args.no_progress)
     print_summary(summary)
     if not args.no_report:
-        from reports import build_report
+        from reports.site import build_site
 
-        index = build_report(db_path, args.out / "report")
-        print(f"report: {index.resolve()}")
+        site = build_site(db_path, args.out / "report")
+        print(f"report: {site.index.resolve()}")
     print_pareto(db_path)
     return 0
 
