@@ -1,6 +1,6 @@
 """Per-layer kernel benchmark: every prunable conv of a model, every backend, verified then timed.
 
-``bench_layer`` is the unit the harness runner reuses: it masks a weight with a pattern,
+``bench_layer`` is the unit a runner can reuse: it masks a weight with a pattern,
 checks the backend's output against ``torch.nn.functional.conv2d`` (float64 reference) and
 only then times it, returning one row with the results store's measurement columns. A
 wrong result gets ``status='wrong'`` and no timing. ``sweep`` runs it over models, layers,
@@ -188,6 +188,7 @@ def bench_layer(layer: ConvLayer, pattern: Any, backend: str, threads: int, batc
     shared between backends); without it a random weight is masked. ``budget`` is the
     timing budget in seconds. Failures of the backend become ``status='error'`` rows and
     a result off by more than ``MAX_REL_ERROR`` a ``'wrong'`` row, neither with a time.
+    Times are wall clock: a GPU backend's call must synchronise before it returns.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
