@@ -8,7 +8,7 @@ from torch import nn
 import patterns
 from patterns.masks import count
 from patterns.training.recipe import RecipeContext
-from patterns.training.recipes.subp import SUBP, block_view, regrow
+from patterns.training.recipes.subp import SUBP, block_mask_of, regrow
 from patterns.training.schedules import cubic_ramp
 
 
@@ -57,7 +57,7 @@ def test_subp_epoch_masks_follow_the_cubic_rate():
     for epoch in range(epochs):
         recipe.on_epoch_start(epoch)
         mask = recipe.masks["1"]
-        blocks = block_view(mask, 4)[:, 0, :, 0]
+        blocks = block_mask_of(mask, 4)
         pruned_per_row = (~blocks).sum(dim=1)
         r = cubic_ramp(epoch, recipe.e0, recipe.e1)
         target_pruned = 16 - round(0.25 * 16)  # 12 of 16 blocks per row at p = 0.75

@@ -112,9 +112,16 @@ class Recipe:
 
 
 class MaskedRecipe(Recipe):
-    """A recipe with one bool mask per pruned layer; ``decay=None`` masks the gradient too."""
+    """A recipe with one bool mask per pruned layer.
 
-    decay: float | None = None
+    With a ``decay`` parameter the forward is SR-STE (straight-through gradient plus
+    ``decay * (1 - M) * W``); without one it is ``W * M`` and pruned weights get no gradient.
+    """
+
+    @property
+    def decay(self) -> float | None:
+        value = self.params.get("decay")
+        return None if value is None else float(value)
 
     def setup(self, ctx: RecipeContext) -> None:
         super().setup(ctx)
@@ -153,6 +160,23 @@ class MaskedRecipe(Recipe):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.masks.update(state.get("masks", {}))
+
+
+class DynamicMaskRecipe(MaskedRecipe):
+    """Mask recomputed from ``|W|`` on every forward with ``self.level`` (default: the
+    target pattern); the final masks are the target pattern's masks of the final weights."""
+
+    def setup(self, ctx: RecipeContext) -> None:
+        super().setup(ctx)
+        self.level = self.pattern
+
+    def current_mask(self, name: str, weight: torch.Tensor) -> torch.Tensor:
+        mask = self.level.mask(weight.detach())
+        self.masks[name] = mask
+        return mask
+
+    def final_masks(self) -> dict[str, torch.Tensor]:
+        return {name: self.pattern.mask(self.dense_weight(name).detach()) for name in self.masks}
 
 
 # --------------------------------------------------------------------------- registry

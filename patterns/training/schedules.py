@@ -30,6 +30,15 @@ def warmup_cosine_lr(step: int, total_steps: int, base_lr: float, warmup_steps: 
     return 0.5 * base_lr * (1.0 + math.cos(math.pi * t))
 
 
+def epoch_window(start: float, end: float, epochs: int) -> tuple[float, float]:
+    """Ramp ``[e0, e1]`` in epochs from fractions of the run, both clamped to the last epoch.
+
+    Clamping guarantees that the last epoch trains at the ramp's end (the exact target).
+    """
+    last = max(0, epochs - 1)
+    return min(start * epochs, last), min(end * epochs, last)
+
+
 def cubic_ramp(t: float, t0: float, t1: float) -> float:
     """SUBP's ``r(t) = clip(((t - t0) / (t1 - t0))**3, 0, 1)``: 0 before ``t0``, 1 after ``t1``.
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
-from patterns.training.recipe import MaskedRecipe, register_recipe, require_pattern
+from patterns.training.recipe import DynamicMaskRecipe, register_recipe, require_pattern
 from patterns.training.ste import DEFAULT_DECAY
 
 
 @register_recipe("srste")
-class SRSTE(MaskedRecipe):
+class SRSTE(DynamicMaskRecipe):
     summary = "N:M from scratch: mask from |W| every forward, SR-STE decay on pruned weights"
     defaults = {"decay": DEFAULT_DECAY}
 
@@ -25,15 +23,3 @@ class SRSTE(MaskedRecipe):
             "srste", pattern, ("nm",),
             "it trains N:M (--pattern nm); use --recipe gmp or oneshot for other patterns",
         )
-
-    @property
-    def decay(self) -> float:  # type: ignore[override]
-        return float(self.params["decay"])
-
-    def current_mask(self, name: str, weight: torch.Tensor) -> torch.Tensor:
-        mask = self.pattern.mask(weight.detach())
-        self.masks[name] = mask
-        return mask
-
-    def final_masks(self) -> dict[str, torch.Tensor]:
-        return {name: self.pattern.mask(self.dense_weight(name).detach()) for name in self.masks}

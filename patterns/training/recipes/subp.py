@@ -5,8 +5,9 @@ Per epoch ``e`` and pruned layer (PATTERNS.md, block):
    ``round((1-p)·Cin)`` blocks, by the pattern's criterion: l1, l2 or bpar);
 2. ``r(e) = clip(((e - e0)/(e1 - e0))**3, 0, 1)`` and per block-row
    ``round((p - p·r(e))·Cin)`` of the pruned blocks are sampled back (without replacement)
-   with probability ``softmax(z / tau)``, where ``z`` is the block score normalised within
-   its row (z-score over the row's ``Cin`` blocks) and ``tau = 1``; so the effective rate is
+   with probability ``softmax(z / tau)``, where ``z`` is the block score (the pattern's
+   criterion: l1, l2 or bpar, ``patterns.block.CRITERIA``) normalised within its row
+   (z-score over the row's ``Cin`` blocks) and ``tau = 1``; so the effective rate is
    ``p·r(e)``: dense at ``e0``, exactly the pattern from ``e1`` on;
 3. forward ``W ⊙ M``, gradient straight through to every weight, SR-STE decay
    ``decay·(1-M)⊙W`` on the pruned ones.
@@ -16,27 +17,26 @@ The last epoch always trains with the exact pattern mask (``e1 <= epochs - 1``).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 
+from patterns.base import as_conv
+from patterns.block import CRITERIA, blocks_view
 from patterns.training.recipe import MaskedRecipe, RecipeContext, register_recipe
-from patterns.training.schedules import cubic_ramp, subp_regrow_count
+from patterns.training.schedules import cubic_ramp, epoch_window, subp_regrow_count
 from patterns.training.ste import DEFAULT_DECAY
 
 
-def block_view(weight: torch.Tensor, n: int) -> torch.Tensor:
-    """``(Cout, Cin, Kh, Kw)`` (or Linear) -> ``(Cout/n, n, Cin, Kh*Kw)``: one row per block-row."""
-    w = weight.reshape(weight.shape[0], weight.shape[1], -1)
-    return w.reshape(w.shape[0] // n, n, w.shape[1], w.shape[2])
-
-
 def block_scores(weight: torch.Tensor, n: int, criterion: str) -> torch.Tensor:
-    """Importance of each block, shape ``(Cout/n, Cin)``: its L1 (l1, bpar) or L2 norm."""
-    blocks = block_view(weight.detach().abs(), n)
-    if criterion == "l2":
-        return blocks.pow(2).sum(dim=(1, 3)).sqrt()
-    return blocks.sum(dim=(1, 3))
+    """Score of each block by the pattern's own criterion: ``(Cout/n, Cin)``."""
+    return CRITERIA[criterion](blocks_view(as_conv(weight.detach()), n))
+
+
+def block_mask_of(mask: torch.Tensor, n: int) -> torch.Tensor:
+    """``(Cout/n, Cin)`` view of a block mask (one entry per block)."""
+    return blocks_view(as_conv(mask), n)[:, 0, :, 0]
 
 
 def regrow(
@@ -75,15 +75,11 @@ class SUBP(MaskedRecipe):
                 "use --pattern block --balance uniform, or --recipe gmp/oneshot"
             )
 
-    @property
-    def decay(self) -> float:  # type: ignore[override]
-        return float(self.params["decay"])
-
     def setup(self, ctx: RecipeContext) -> None:
         super().setup(ctx)
-        last = max(0, ctx.epochs - 1)
-        self.e0 = min(self.params["ramp_start"] * ctx.epochs, last)
-        self.e1 = min(self.params["ramp_end"] * ctx.epochs, last)
+        self.e0, self.e1 = epoch_window(
+            self.params["ramp_start"], self.params["ramp_end"], ctx.epochs
+        )
 
     def on_epoch_start(self, epoch: int) -> None:
         p = self.pattern.params["sparsity"]
@@ -94,7 +90,7 @@ class SUBP(MaskedRecipe):
             weight = self.dense_weight(name).detach()
             full = self.pattern.mask(weight)
             cin = weight.shape[1]
-            block_mask = block_view(full, n)[:, 0, :, 0]
+            block_mask = block_mask_of(full, n)
             count = subp_regrow_count(p, r, cin)
             scores = block_scores(weight, n, self.pattern.params["criterion"])
             grown = regrow(block_mask, scores, count, self.params["tau"], gen)
@@ -104,5 +100,5 @@ class SUBP(MaskedRecipe):
 def expand_blocks(block_mask: torch.Tensor, n: int, shape: torch.Size) -> torch.Tensor:
     """``(Cout/n, Cin)`` block mask -> bool mask of the weight's ``shape``."""
     full = block_mask.repeat_interleave(n, dim=0)
-    taps = int(torch.tensor(shape[2:]).prod()) if len(shape) > 2 else 1
+    taps = math.prod(shape[2:])
     return full.unsqueeze(-1).expand(-1, -1, taps).reshape(shape).contiguous()
