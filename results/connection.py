@@ -52,7 +52,7 @@ def with_lock_retry(action: Callable[[], T], path: str, timeout: float) -> T:
                 holder = re.search(r"PID (\d+)", str(exc))
                 who = f"process {holder.group(1)}" if holder else "another connection"
                 raise StoreBusy(
-                    f"{path} is held by {who} (writing to it) for more than {timeout:g} s; "
+                    f"{path} is locked by {who} for more than {timeout:g} s; "
                     "wait for it to finish or raise the lock timeout"
                 ) from exc
             time.sleep(min(delay * random.uniform(0.5, 1.0), remaining))
@@ -84,3 +84,15 @@ def connect(
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT, or ROLLBACK when the body raises: all of it is written or none."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

@@ -1,8 +1,8 @@
 """Merge results files from several machines into one, without duplicating any key.
 
 Each source must be a sparsebench results file of the schema this code writes; foreign
-files and files from a newer sparsebench are refused before anything is written. All of
-one source goes in one transaction, so a failed merge leaves the destination as it was.
+files and files from a newer sparsebench are refused before anything is written, and each
+source goes in one transaction (a failure leaves no half-merged source behind).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from results.connection import DEFAULT_TIMEOUT_S, connect, with_lock_retry
+from results.connection import DEFAULT_TIMEOUT_S, connect, transaction, with_lock_retry
 from results.schema import DATA_TABLES, SCHEMA_VERSION, check_supported, file_version
 from results.store import Store
 from results.upsert import insert_new
@@ -59,14 +59,9 @@ def merge(
                 timeout,
             )
             try:
-                con.execute("BEGIN TRANSACTION")
-                try:
+                with transaction(con):
                     for table in DATA_TABLES:
                         added[table] += insert_new(con, table, f"{_ALIAS}.{table}")
-                    con.execute("COMMIT")
-                except BaseException:
-                    con.execute("ROLLBACK")
-                    raise
             finally:
                 con.execute(f"DETACH {_ALIAS}")
     return added

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
+from results.connection import transaction
+
 FORMAT_MARKER = "sparsebench-results"
 
 _V1 = [
@@ -132,8 +134,7 @@ def migrate(
     migrations: dict[int, list[str]] = MIGRATIONS,
 ) -> None:
     """Apply every migration after ``from_version`` in one transaction (all or nothing)."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for version in range(from_version + 1, max(migrations) + 1):
             for step in migrations[version]:
                 con.execute(step).fetchall()
@@ -141,10 +142,6 @@ def migrate(
                 "INSERT INTO schema_version VALUES (?, timezone('UTC', now()), ?)",
                 [version, sparsebench],
             ).fetchall()
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def table_columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:

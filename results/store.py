@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from results import keys, pareto, rows
-from results.connection import DEFAULT_TIMEOUT_S, connect, first_line
+from results.connection import DEFAULT_TIMEOUT_S, connect, first_line, transaction
 from results.export import export_tables
 from results.schema import (
     PRIMARY_KEYS,
@@ -139,17 +139,11 @@ class Store:
     def _transaction(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run ``work(con)`` in one write transaction; constraint errors become ValueError."""
         with self._write() as con:
-            con.execute("BEGIN TRANSACTION")
             try:
-                result = work(con)
-                con.execute("COMMIT")
+                with transaction(con):
+                    return work(con)
             except duckdb.ConstraintException as exc:
-                con.execute("ROLLBACK")
                 raise ValueError(f"rows rejected by the schema: {first_line(exc)}") from exc
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            return result
 
     def begin_run(
         self,

@@ -127,7 +127,7 @@ def test_file_held_by_another_process_fails_with_clear_message(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "holding"
         start = time.monotonic()
-        with pytest.raises(results.StoreBusy, match=rf"held by process {holder.pid}") as error:
+        with pytest.raises(results.StoreBusy, match=rf"locked by process {holder.pid}") as error:
             results.Store(path, timeout=0.5)
         assert time.monotonic() - start >= 0.4  # it waited before giving up
         assert "wait for it to finish" in str(error.value)
