@@ -85,3 +85,20 @@ def test_missing_dense_baseline_gives_null_speedup(tmp_path):
         checkpoint_key=ck["checkpoint_key"])], checkpoints=[ck])  # fmt: skip
     point = store.pareto().iloc[0]
     assert point.on_frontier and point.speedup != point.speedup  # NaN: no baseline
+
+
+def test_each_machine_has_its_own_frontier_and_baseline(store):
+    run_id = store.begin_run("p", "", samples.machine(cores=64), samples.software(), None, None)
+    ck_dense = samples.checkpoint(pattern="dense", pattern_params={}, top1=0.92)
+    ck_nm = samples.checkpoint(pattern="nm", pattern_params={}, top1=0.91)
+    store.add_rows(run_id, checkpoints=[ck_dense, ck_nm], measurements=[
+        samples.measurement(pattern="dense", pattern_params={}, backend="torch",
+                            median_s=0.002, checkpoint_key=ck_dense["checkpoint_key"]),
+        samples.measurement(pattern="nm", pattern_params={}, median_s=0.004,
+                            checkpoint_key=ck_nm["checkpoint_key"]),
+    ])  # fmt: skip
+    points = store.pareto(frontier_only=False)
+    big = points[points.machine_id == results.machine_id(samples.machine(cores=64))]
+    assert big.set_index("pattern").on_frontier.to_dict() == {"dense": True, "nm": False}
+    assert big.set_index("pattern").speedup["nm"] == pytest.approx(0.5)
+    assert len(points) == 2 * len(POINTS) + 2

@@ -157,3 +157,11 @@ def test_dataframe_with_partly_missing_keys_gets_them_computed(store):
     stored = store.query("SELECT threads, measurement_key FROM measurements ORDER BY threads")
     assert stored.measurement_key[0] == "k" * 64
     assert len(stored.measurement_key[1]) == 64 and stored.measurement_key[1] != "k" * 64
+
+
+def test_end_run_checkpoints_the_wal(store):
+    run_id = _begin(store)
+    store.add_rows(run_id, measurements=[samples.measurement()])
+    store.end_run(run_id, "finished")
+    wal = store.path.with_name(store.path.name + ".wal")
+    assert not wal.exists() or wal.stat().st_size == 0
