@@ -4,15 +4,21 @@
  * pixels q (channels-major = NCHW, so no activation transpose).  Staging picks what B is:
  *
  *  direct  (1x1, stride 1, pad 0): B = x itself, off[r] = r*H*W.  No copy.
- *  shifted (stride 1, any k x k / padding): x is copied once into a zero-padded plane
- *          per channel (Hp x Wp); every tap (kh, kw) is the same plane shifted by
- *          kh*Wp + kw, so off[r] = ci*Hp*Wp + kh*Wp + kw and no im2col is built.  The
- *          output is computed on the padded width (Hout x Wp, Wp - Wout garbage
- *          columns) and compacted.  Chosen over im2col by measurement (scripts in the
- *          commit log; batch 1, 1 thread, avx512, dense, ResNet-50 3x3 layers):
- *          see SB_LAYOUT_NOTE below.
- *  im2col  (stride > 1): B[r][q] = x[ci][ho*s + kh - p][wo*s + kw - p] (0 outside), one
- *          image at a time, off[r] = r*ldb.
+ *  shifted (any other conv): x is copied once into zero-padded phase planes, one per
+ *          (channel, kh mod sh, kw mod sw) that some tap reads, of hq x wq with
+ *          hq = Hout + (Kh-1)/sh, wq = Wout + (Kw-1)/sw (stride 1: the padded plane).
+ *          Every tap (kh, kw) is then one plane shifted by (kh/sh)*wq + kw/sw, so
+ *          off[r] = plane(ci, kh%sh, kw%sw) + (kh/sh)*wq + kw/sw and no im2col is built:
+ *          staging moves about one input's worth of data, not Kh*Kw of it.  The output
+ *          is computed on wq columns (wq - Wout garbage columns, 3.5 % at 56x56 3x3,
+ *          22 % at 7x7) and compacted into y.
+ *  im2col  (forced only, layout=3): B[r][q] = x[ci][ho*s + kh - p][wo*s + kw - p].
+ *
+ *  Why: measured on ResNet-50 l1 3x3 (64->64, 56x56, batch 1, 1 thread, avx512, shared
+ *  CPU): dense 1.07 ms shifted vs 2.25 ms im2col, cs k=4 0.88 vs 1.38 ms, block 1x16 75 %
+ *  0.30 vs 1.22 ms -- the 7 MB im2col costs ~0.9 ms, more than the sparse work.  For the
+ *  stride-2 3x3 layers phase planes took dense from 1.65-1.9 ms (im2col) to 1.2-1.9 ms and
+ *  block 1x16 from 0.62-0.88 ms to 0.40-0.55 ms.
  *
  * Threads: one OpenMP team per call with exactly `threads` threads.  Staging is split by
  * channel / row; the SpMM by output row units: evenly for balanced patterns, by stored
@@ -120,10 +126,13 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
     const int hp = h + 2 * ph, wp = w + 2 * pw;
     if (hp < kh || wp < kw) FAIL(SB_EINVAL, "input %dx%d (padded %dx%d) smaller than kernel %dx%d", h, w, hp, wp, kh, kw);
     const int ho = (hp - kh) / sh + 1, wo = (wp - kw) / sw + 1;
+    /* shifted layout: sh*sw phase planes of hq x wq per channel (stride 1: the padded plane) */
+    const int hq = ho + (kh - 1) / sh, wq = wo + (kw - 1) / sw;
+    const int64_t plane_q = (int64_t)hq * wq;
+    const int psh = sh < kh ? sh : kh, psw = sw < kw ? sw : kw; /* phases some tap reads */
     const int direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
-    if (layout == LAYOUT_AUTO) layout = direct ? LAYOUT_DIRECT : (sh == 1 && sw == 1) ? LAYOUT_SHIFTED : LAYOUT_IM2COL;
-    if (layout < LAYOUT_DIRECT || layout > LAYOUT_IM2COL || (layout == LAYOUT_DIRECT && !direct) ||
-        (layout == LAYOUT_SHIFTED && (sh != 1 || sw != 1)))
+    if (layout == LAYOUT_AUTO) layout = direct ? LAYOUT_DIRECT : LAYOUT_SHIFTED;
+    if (layout < LAYOUT_DIRECT || layout > LAYOUT_IM2COL || (layout == LAYOUT_DIRECT && !direct))
         FAIL(SB_EINVAL, "layout %d cannot run this convolution", layout);
 
     const int taps = kh * kw, red = cin * taps;
@@ -132,8 +141,8 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
     if (layout == LAYOUT_DIRECT) {
         nq = plane_in;
     } else if (layout == LAYOUT_SHIFTED) {
-        nq = (int64_t)ho * wp;
-        stage = (int64_t)cin * hp * wp + kw + 64;
+        nq = (int64_t)ho * wq;
+        stage = (int64_t)cin * psh * psw * plane_q + kw + 64;
         wide = (int64_t)cout * nq;
     } else {
         nq = plane_out;
@@ -151,7 +160,8 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
         for (int ci = 0; ci < cin; ++ci) {
             const int r = t * cin + ci, dh = t / kw, dw = t % kw;
             off[r] = layout == LAYOUT_DIRECT  ? (int32_t)(ci * plane_in)
-                   : layout == LAYOUT_SHIFTED ? (int32_t)((int64_t)ci * hp * wp + dh * wp + dw)
+                   : layout == LAYOUT_SHIFTED ? (int32_t)(((int64_t)(ci * psh + dh % sh) * psw + dw % sw) * plane_q +
+                                                          (dh / sh) * wq + dw / sw)
                                               : (int32_t)(r * ldb);
         }
     const sb_kernel_fn kern = KERNELS[p->fmt][isa];
@@ -169,17 +179,28 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
             float *dst = layout == LAYOUT_SHIFTED ? widebuf : yb;
             if (layout == LAYOUT_SHIFTED) {
 #pragma omp for schedule(static)
-                for (int ci = 0; ci < cin; ++ci) {
-                    float *pl = staged + (int64_t)ci * hp * wp;
-                    memset(pl, 0, sizeof(float) * (size_t)ph * wp);
-                    for (int i = 0; i < h; ++i) {
-                        float *row = pl + (int64_t)(i + ph) * wp;
-                        memset(row, 0, sizeof(float) * (size_t)pw);
-                        memcpy(row + pw, xb + (int64_t)ci * plane_in + (int64_t)i * w, sizeof(float) * (size_t)w);
-                        memset(row + pw + w, 0, sizeof(float) * (size_t)pw);
+                for (int pi = 0; pi < cin * psh * psw; ++pi) {
+                    const int ci = pi / (psh * psw), pa = pi / psw % psh, pb = pi % psw;
+                    const float *xc = xb + (int64_t)ci * plane_in;
+                    float *pl = staged + (int64_t)pi * plane_q;
+                    for (int i = 0; i < hq; ++i) {
+                        float *row = pl + (int64_t)i * wq;
+                        const int hi = i * sh + pa - ph;
+                        if (hi < 0 || hi >= h) { memset(row, 0, sizeof(float) * (size_t)wq); continue; }
+                        const float *xr = xc + (int64_t)hi * w;
+                        if (sw == 1) { /* zero pad | copy | zero pad */
+                            const int lo = pw < wq ? pw : wq, n = w < wq - lo ? w : wq - lo;
+                            memset(row, 0, sizeof(float) * (size_t)lo);
+                            memcpy(row + lo, xr, sizeof(float) * (size_t)n);
+                            memset(row + lo + n, 0, sizeof(float) * (size_t)(wq - lo - n));
+                        } else {
+                            for (int j = 0; j < wq; ++j) {
+                                const int wi = j * sw + pb - pw;
+                                row[j] = (wi >= 0 && wi < w) ? xr[wi] : 0.0f;
+                            }
+                        }
                     }
-                    memset(pl + (int64_t)(ph + h) * wp, 0, sizeof(float) * (size_t)ph * wp);
-                    if (ci == cin - 1) memset(pl + (int64_t)hp * wp, 0, sizeof(float) * (size_t)(kw + 64));
+                    if (pi == cin * psh * psw - 1) memset(pl + plane_q, 0, sizeof(float) * (size_t)(kw + 64));
                 }
                 src = staged;
             } else if (layout == LAYOUT_IM2COL) {
@@ -218,7 +239,7 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
 #pragma omp for schedule(static) nowait
                 for (int co = 0; co < cout; ++co)
                     for (int i = 0; i < ho; ++i)
-                        memcpy(yb + co * plane_out + (int64_t)i * wo, widebuf + co * nq + (int64_t)i * wp,
+                        memcpy(yb + co * plane_out + (int64_t)i * wo, widebuf + co * nq + (int64_t)i * wq,
                                sizeof(float) * (size_t)wo);
             }
             /* the next image's staging overwrites what this image's kernels read */

@@ -11,7 +11,8 @@
  * activation vectors feeds 6 x PANEL_NV FMAs (1xN blocks = register blocking for free).
  * Template: included once per ISA translation unit after vec.h. */
 
-SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int full, const int32_t *cidx, int nb,
+SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const int32_t *cidx,
+                               int nb,
                                const float *val, int taps, int bh, int cin, const float *B,
                                const int32_t *off, int n, float *const *crow,
                                const float *bs)
@@ -19,11 +20,11 @@ SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int full, const int32_t *cidx
     vm mk[PANEL_NV];
     vf acc[PANEL_RB][PANEL_NV];
 #pragma GCC unroll 8
-    for (int v = 0; v < PANEL_NV; ++v) mk[v] = v_mask(n - v * VW);
+    for (int v = 0; v < nv; ++v) mk[v] = v_mask(n - v * VW);
 #pragma GCC unroll 8
     for (int j = 0; j < rb; ++j)
 #pragma GCC unroll 8
-        for (int v = 0; v < PANEL_NV; ++v) acc[j][v] = V_SET1(bs[j]);
+        for (int v = 0; v < nv; ++v) acc[j][v] = V_SET1(bs[j]);
     for (int b = 0; b < nb; ++b) {
         const int ci = cidx[b];
         const float *vb = val + (int64_t)b * taps * bh;
@@ -32,13 +33,13 @@ SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int full, const int32_t *cidx
             const float *wv = vb + t * bh;
             vf x[PANEL_NV];
 #pragma GCC unroll 8
-            for (int v = 0; v < PANEL_NV; ++v)
+            for (int v = 0; v < nv; ++v)
                 x[v] = full ? V_LOAD(src + v * VW) : V_LOADM(src + v * VW, mk[v]);
 #pragma GCC unroll 8
             for (int j = 0; j < rb; ++j) {
                 const vf w = V_SET1(wv[j]);
 #pragma GCC unroll 8
-                for (int v = 0; v < PANEL_NV; ++v) acc[j][v] = V_FMA(w, x[v], acc[j][v]);
+                for (int v = 0; v < nv; ++v) acc[j][v] = V_FMA(w, x[v], acc[j][v]);
             }
         }
     }
@@ -46,9 +47,46 @@ SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int full, const int32_t *cidx
     for (int j = 0; j < rb; ++j) {
         if (!crow[j]) continue;
 #pragma GCC unroll 8
-        for (int v = 0; v < PANEL_NV; ++v) {
+        for (int v = 0; v < nv; ++v) {
             if (full) V_STORE(crow[j] + v * VW, acc[j][v]);
             else V_STOREM(crow[j] + v * VW, mk[v], acc[j][v]);
+        }
+    }
+}
+
+/* One pixel tile [0, n) (B, C already offset) of block-rows [u0, u1). */
+SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const sb_packed *p, int u0,
+                                 int u1, const float *B, const int32_t *off, int n, float *C,
+                                 int64_t ldc, const float *bias)
+{
+    const int taps = p->kh * p->kw, bh = p->bh, cin = p->cin;
+    for (int u = u0; u < u1; ++u) {
+        const int b0 = p->rowptr[u], nb = p->rowptr[u + 1] - b0;
+        for (int j0 = 0; j0 < bh; j0 += PANEL_RB) {
+            const int rb = bh - j0 < PANEL_RB ? bh - j0 : PANEL_RB;
+            float *crow[PANEL_RB];
+            float bs[PANEL_RB];
+            for (int j = 0; j < rb; ++j) {
+                const int row = u * bh + j0 + j;
+                crow[j] = 0;
+                bs[j] = 0.0f;
+                if (row < p->valid_rows) {
+                    const int co = p->rowmap ? p->rowmap[row] : row;
+                    crow[j] = C + co * ldc;
+                    bs[j] = bias ? bias[co] : 0.0f;
+                }
+            }
+            const int32_t *ci = p->cidx + b0;
+            const float *val = p->val + (int64_t)b0 * taps * bh + j0;
+#define SB_PANEL_CASE(R)                                                                   \
+    case R:                                                                                \
+        SB_FN(panel_mk)(R, nv, full, ci, nb, val, taps, bh, cin, B, off, n, crow, bs);     \
+        break;
+            switch (rb) {
+                SB_PANEL_CASE(1) SB_PANEL_CASE(2) SB_PANEL_CASE(3)
+                SB_PANEL_CASE(4) SB_PANEL_CASE(5) SB_PANEL_CASE(6)
+            }
+#undef SB_PANEL_CASE
         }
     }
 }
@@ -57,39 +95,16 @@ void SB_FN(panel_spmm_6x4v)(const sb_packed *p, int u0, int u1, const float *B,
                             const int32_t *off, int nq, float *C, int64_t ldc,
                             const float *bias)
 {
-    const int taps = p->kh * p->kw, bh = p->bh, cin = p->cin;
-    for (int q0 = 0; q0 < nq; q0 += PANEL_NT) {
-        const int n = nq - q0 < PANEL_NT ? nq - q0 : PANEL_NT;
-        const int full = n == PANEL_NT;
-        for (int u = u0; u < u1; ++u) {
-            const int b0 = p->rowptr[u], nb = p->rowptr[u + 1] - b0;
-            for (int j0 = 0; j0 < bh; j0 += PANEL_RB) {
-                const int rb = bh - j0 < PANEL_RB ? bh - j0 : PANEL_RB;
-                float *crow[PANEL_RB];
-                float bs[PANEL_RB];
-                for (int j = 0; j < rb; ++j) {
-                    const int row = u * bh + j0 + j;
-                    crow[j] = 0;
-                    bs[j] = 0.0f;
-                    if (row < p->valid_rows) {
-                        const int co = p->rowmap ? p->rowmap[row] : row;
-                        crow[j] = C + co * ldc + q0;
-                        bs[j] = bias ? bias[co] : 0.0f;
-                    }
-                }
-                const int32_t *ci = p->cidx + b0;
-                const float *val = p->val + (int64_t)b0 * taps * bh + j0;
-#define SB_PANEL_CASE(R)                                                                  \
-    case R:                                                                               \
-        if (full) SB_FN(panel_mk)(R, 1, ci, nb, val, taps, bh, cin, B + q0, off, n, crow, bs); \
-        else SB_FN(panel_mk)(R, 0, ci, nb, val, taps, bh, cin, B + q0, off, n, crow, bs); \
+    int q0 = 0;
+    for (; nq - q0 >= PANEL_NT; q0 += PANEL_NT)
+        SB_FN(panel_tile)(PANEL_NV, 1, p, u0, u1, B + q0, off, PANEL_NT, C + q0, ldc, bias);
+    /* tail: just enough vectors for the remaining pixels (49 of a 7x7 map: 4 zmm, not 8) */
+    const int rem = nq - q0, nvt = (rem + VW - 1) / VW;
+#define SB_PANEL_TAIL(NVC)                                                                  \
+    case NVC:                                                                               \
+        SB_FN(panel_tile)(NVC <= PANEL_NV ? NVC : PANEL_NV, 0, p, u0, u1, B + q0, off, rem, \
+                          C + q0, ldc, bias);                                               \
         break;
-                switch (rb) {
-                    SB_PANEL_CASE(1) SB_PANEL_CASE(2) SB_PANEL_CASE(3)
-                    SB_PANEL_CASE(4) SB_PANEL_CASE(5) SB_PANEL_CASE(6)
-                }
-#undef SB_PANEL_CASE
-            }
-        }
-    }
+    switch (nvt) { SB_PANEL_TAIL(1) SB_PANEL_TAIL(2) SB_PANEL_TAIL(3) SB_PANEL_TAIL(4) default: break; }
+#undef SB_PANEL_TAIL
 }
