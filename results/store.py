@@ -13,7 +13,7 @@ import os
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,7 +53,7 @@ def sparsebench_version() -> str:
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)  # noqa: UP017 (py3.10 has no UTC)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Store:
