@@ -32,8 +32,9 @@ class Packed:
     nnz: int                               # weights the kernel multiplies (its work)
 
     def to(self, device: torch.device | str) -> Packed:
-        """The same packing with every array on ``device``."""
-        arrays = {k: v.to(device).contiguous() for k, v in self.arrays.items()}
+        """The same packing with every array a fresh contiguous copy on ``device``: fresh
+        allocations start aligned, which the kernels' vector loads rely on."""
+        arrays = {k: v.to(device, copy=True).contiguous() for k, v in self.arrays.items()}
         return Packed(self.family, arrays, self.params, self.shape, self.nnz)
 
 

@@ -101,9 +101,11 @@ __device__ __forceinline__ long long out_offset(const Conv& c, int p, int co) {
 // chunk of at most SP_ROWS input channels, all threads stage the input rows of the
 // chunk for the block's pixels into shared memory (zero where the tap reads padding),
 // then every warp runs its SP_CPW output channels over the chunk's non-zeros: one
-// 16-byte shared load of 4 pixels and 4 FMAs per non-zero.  Lane l owns pixels
-// 4l .. 4l+3 of the tile.  Which channel a staged row holds, and which rows a channel's
-// non-zeros read, is the pattern's business (see each .cu file).
+// shared load of 4 pixels (16 bytes fp32, 8 bytes fp16) and 4 FMAs per non-zero.  Lane l
+// owns pixels 4l .. 4l+3 of the tile.  fp16 kernels stage fp16, halving the shared-memory
+// bytes per FMA (the bound of this design: every FMA reads its own input element).
+// Which channel a staged row holds, and which rows a channel's non-zeros read, is the
+// pattern's business (see each .cu file).
 constexpr int SP_TP = 128;
 constexpr int SP_THREADS = 256;
 constexpr int SP_WARPS = SP_THREADS / 32;
@@ -112,14 +114,15 @@ constexpr int SP_CPW = 8;
 constexpr int SP_TCO = SP_WARPS * SP_CPW;
 constexpr int SP_ROW_STEP = SP_THREADS / SP_TP;
 
+template <typename T>
 struct StagedTile {
-    float (*xs)[SP_TP];
+    T (*xs)[SP_TP];
     PixelSrc src;       // the pixel this thread stages
     int stage_col;      // its column in xs
     int stage_row0;     // its first row in xs
     long long tap_off;  // src.tap_offset for the current tap
 
-    __device__ __forceinline__ StagedTile(float (*tile)[SP_TP], const Conv& c, int p0)
+    __device__ __forceinline__ StagedTile(T (*tile)[SP_TP], const Conv& c, int p0)
         : xs(tile),
           src(c, p0 + (int)threadIdx.x % SP_TP),
           stage_col((int)threadIdx.x % SP_TP),
@@ -131,28 +134,67 @@ struct StagedTile {
     }
 };
 
+template <typename T> __device__ __forceinline__ T zero();
+template <> __device__ __forceinline__ float zero<float>() { return 0.0f; }
+template <> __device__ __forceinline__ __half zero<__half>() { return __ushort_as_half(0); }
+
 // Stages rows [0, rows) of the chunk; channel_of(r) gives the input channel of row r or
 // -1 for a row that must be zero.  Brackets itself with barriers.
 template <typename T, typename ChannelOf>
-__device__ __forceinline__ void stage_rows(StagedTile& t, const T* __restrict__ x,
+__device__ __forceinline__ void stage_rows(StagedTile<T>& t, const T* __restrict__ x,
                                            const Conv& c, int rows, ChannelOf channel_of) {
     __syncthreads();
     const long long plane = c.in_plane();
     for (int r = t.stage_row0; r < rows; r += SP_ROW_STEP) {
         const int ch = channel_of(r);
-        float v = 0.0f;
-        if (t.tap_off >= 0 && ch >= 0) v = to_f(x[t.tap_off + (long long)ch * plane]);
-        t.xs[r][t.stage_col] = v;
+        t.xs[r][t.stage_col] =
+            t.tap_off >= 0 && ch >= 0 ? x[t.tap_off + (long long)ch * plane] : zero<T>();
     }
     __syncthreads();
 }
 
-__device__ __forceinline__ void fma_row(float (&acc)[4], float w, const float* row, int lane) {
-    const float4 v = *reinterpret_cast<const float4*>(row + 4 * lane);
+// The 4 pixels of `lane` in a staged row, as fp32.
+__device__ __forceinline__ float4 row_pixels(const float* row, int lane) {
+    return *reinterpret_cast<const float4*>(row + 4 * lane);
+}
+__device__ __forceinline__ float4 row_pixels(const __half* row, int lane) {
+    const uint2 raw = *reinterpret_cast<const uint2*>(row + 4 * lane);
+    const float2 lo = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
+    const float2 hi = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
+    return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+
+template <typename T>
+__device__ __forceinline__ void fma_row(float (&acc)[4], float w, const T* row, int lane) {
+    const float4 v = row_pixels(row, lane);
     acc[0] = fmaf(w, v.x, acc[0]);
     acc[1] = fmaf(w, v.y, acc[1]);
     acc[2] = fmaf(w, v.z, acc[2]);
     acc[3] = fmaf(w, v.w, acc[3]);
+}
+
+// Calls f(w, index, i) for the non-zeros e0 .. e0+count-1 of a values array and its
+// one-byte index array, in order.  When e0 and count are multiples of 4 (the usual case)
+// it reads 4 values and 4 indices per load: both arrays are fresh allocations, so the
+// addresses are then 16-byte (fp32) / 8-byte (fp16) / 4-byte (indices) aligned.
+template <typename T, typename F>
+__device__ __forceinline__ void for_each_nz(const T* __restrict__ vals,
+                                            const unsigned char* __restrict__ idx,
+                                            long long e0, int count, F f) {
+    if (((e0 | (long long)count) & 3) == 0) {
+#pragma unroll 1
+        for (int i = 0; i < count; i += 4) {
+            float w[4];
+            load_vec<4>(vals + e0 + i, w);
+            const unsigned int b = *reinterpret_cast<const unsigned int*>(idx + e0 + i);
+            f(w[0], (int)(b & 0xffu), i);
+            f(w[1], (int)((b >> 8) & 0xffu), i + 1);
+            f(w[2], (int)((b >> 16) & 0xffu), i + 2);
+            f(w[3], (int)(b >> 24), i + 3);
+        }
+    } else {
+        for (int i = 0; i < count; ++i) f(to_f(vals[e0 + i]), (int)idx[e0 + i], i);
+    }
 }
 
 // Writes a warp's accumulators: channel slot j goes to output channel co_of(j) (or

@@ -17,12 +17,12 @@ __device__ __forceinline__ void csr_conv(const T* __restrict__ x, const int* __r
                                          const int* __restrict__ perm,
                                          const float* __restrict__ bias, T* __restrict__ y,
                                          const Conv c, int rows) {
-    __shared__ __align__(16) float xs[SP_ROWS][SP_TP];
+    __shared__ __align__(16) T xs[SP_ROWS][SP_TP];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int p0 = blockIdx.x * SP_TP;
     const int r0 = blockIdx.y * SP_TCO + warp * SP_CPW;
     const int taps = c.taps();
-    StagedTile tile(xs, c, p0);
+    StagedTile<T> tile(xs, c, p0);
     float acc[SP_CPW][4] = {};
 
     for (int tap = 0; tap < taps; ++tap) {

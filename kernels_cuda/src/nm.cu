@@ -3,7 +3,8 @@
 // Packed weight (PATTERNS.md "nm"): for every (co, tap, group g of m input channels, i < n),
 // one value and one index t in [0, m) (one byte), at ((co * taps + tap) * groups + g) * n + i;
 // the channel is g*m + t.  A stage holds floor(32/m) whole groups, so every output channel
-// has exactly n non-zeros per staged group (balanced) and reads shared row (g-g0)*m + t.
+// has exactly n non-zeros per staged group (balanced) and reads shared row (g-g0)*m + t;
+// values and indices come 4 per load when aligned (for_each_nz).
 #include "common.cuh"
 
 namespace {
@@ -14,14 +15,14 @@ __device__ __forceinline__ void nm_conv(const T* __restrict__ x, const T* __rest
                                         const unsigned char* __restrict__ idx,
                                         const float* __restrict__ bias, T* __restrict__ y,
                                         const Conv c, int n, int m) {
-    __shared__ __align__(16) float xs[SP_ROWS][SP_TP];
+    __shared__ __align__(16) T xs[SP_ROWS][SP_TP];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int p0 = blockIdx.x * SP_TP;
     const int co0 = blockIdx.y * SP_TCO + warp * SP_CPW;
     const int taps = c.taps();
     const int groups = c.Cin / m;
     const int per_stage = SP_ROWS / m;
-    StagedTile tile(xs, c, p0);
+    StagedTile<T> tile(xs, c, p0);
     float acc[SP_CPW][4] = {};
 
     for (int tap = 0; tap < taps; ++tap) {
@@ -35,13 +36,14 @@ __device__ __forceinline__ void nm_conv(const T* __restrict__ x, const T* __rest
                 const int co = co0 + s;
                 if (co < c.Cout) {
                     const long long e0 = (((long long)co * taps + tap) * groups + g0) * n;
-                    for (int g = 0; g < ge; ++g) {
-#pragma unroll 4
-                        for (int i = 0; i < n; ++i) {
-                            const long long e = e0 + g * n + i;
-                            fma_row(acc[s], to_f(vals[e]), xs[g * m + idx[e]], lane);
+                    int base = 0, left = n;  // shared row of the current group, its n left
+                    for_each_nz(vals, idx, e0, ge * n, [&](float w, int t, int) {
+                        fma_row(acc[s], w, xs[base + t], lane);
+                        if (--left == 0) {
+                            left = n;
+                            base += m;
                         }
-                    }
+                    });
                 }
             }
         }
