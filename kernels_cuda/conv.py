@@ -90,8 +90,10 @@ def prepare(weight: torch.Tensor, *, pattern: Any, stride: Any = 1, padding: Any
     pads = _pair("padding", padding, 0)
     if not isinstance(weight, torch.Tensor) or weight.dtype not in DTYPES:
         raise ValueError(f"weight must be a float32 or float16 tensor, got {type(weight)}")
-    if bias is not None and (bias.dim() != 1 or bias.shape[0] != weight.shape[0]):
-        raise ValueError(f"bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
+    if bias is not None and (not isinstance(bias, torch.Tensor) or bias.dim() != 1
+                             or bias.shape[0] != weight.shape[0]):
+        raise ValueError(f"bias must be a tensor of shape ({weight.shape[0]},), "
+                         f"got {getattr(bias, 'shape', type(bias))}")
     packed = packing.pack(weight, pattern)
     device = weight.device if weight.is_cuda else torch.device("cuda")
     rt = runtime.runtime_for(device)
