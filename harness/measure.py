@@ -114,6 +114,7 @@ def _base_row(job: LayerJob | ModelJob, ctx: SweepContext, prepared_kernel: str,
         "backend": job.backend, "kernel": prepared_kernel, "device": job.device, "isa": isa,
         "compile_flags": " ".join(info.get("flags", [])) if isinstance(info.get("flags"), list)
         else str(info.get("flags", "")),
+        "kernel_source_hash": info.get("source_hash"),
         "pattern": pattern, "pattern_params": json.dumps(params, sort_keys=True),
         "requested_sparsity": sparsity, "threads": job.threads, "batch": job.batch,
     }

@@ -32,8 +32,9 @@ threads = 1
 [timing]
 warmup = 1
 min_repeats = 2
-max_repeats = 3
-budget_s = 0.01
+max_repeats = 2000
+budget_s = 0.1
+target_rel_ci = 0.001
 
 [[patterns]]
 name = "cs"
@@ -66,7 +67,7 @@ def killed_and_resumed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = _sweep(tmp_path)
     deadline = time.monotonic() + 300
     while _measurements(db) < 5 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.05)
     assert proc.poll() is None, f"sweep ended before it could be killed: {proc.stderr.read()}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -105,3 +106,42 @@ def test_checkpoints_hold_accuracy_and_pareto_has_points(killed_and_resumed: Pat
     ck = store.checkpoints()
     assert ck["top1"].between(0, 100).all() and (ck["top1"] > 10).any()
     assert not store.pareto().empty
+
+
+def test_wrong_kernel_output_is_recorded_without_timing(tmp_path: Path) -> None:
+    """A backend whose result disagrees with torch gets a 'wrong' row and no timing."""
+    import torch
+
+    from harness.backends import BACKENDS, backend
+    from harness.runner import run_sweep
+    from harness.spec import parse_spec
+
+    class OffByOne:
+        kernel, isa = "off-by-one", "scalar"
+
+        def __init__(self, weight: torch.Tensor, stride: int, padding: int) -> None:
+            self.weight, self.stride, self.padding = weight, stride, padding
+
+        def __call__(self, x: torch.Tensor, threads: int = 1) -> torch.Tensor:
+            return torch.nn.functional.conv2d(x, self.weight, None, self.stride,
+                                              self.padding) + 1.0
+
+    real_c = BACKENDS["c"]  # stand in for the C backend with a kernel that is off by one
+
+    @backend("c", devices=("cpu",), exploits_sparsity=True,
+             availability=lambda: (True, ""), build_info=dict)
+    def _prepare(weight, *, pattern, stride, padding, bias=None, device="cpu"):
+        return OffByOne(weight, stride, padding)
+
+    try:
+        text = TINY.replace('backends = ["torch", "c", "cuda"]', 'backends = ["c"]')
+        text = text.replace("[timing]", "[latency]\nmodel = false\n\n[timing]")
+        summary = run_sweep(parse_spec(text), text, db_path=tmp_path / "r.duckdb",
+                            out_dir=tmp_path / "out", progress=False)
+    finally:
+        BACKENDS["c"] = real_c
+    m = results.Store(tmp_path / "r.duckdb").measurements()
+    assert summary.counts.get("wrong") == len(m) == 3 * 18
+    assert (m["status"] == "wrong").all()
+    assert m["median_s"].isna().all() and m["repeats"].isna().all()
+    assert (m["max_rel_error"] > 1e-4).all()
