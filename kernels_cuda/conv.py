@@ -59,7 +59,8 @@ class CudaConv:
         geom = launch.Geometry(x.shape[0], cin, x.shape[2], x.shape[3], cout, kh, kw,
                                *self.stride, *self.padding)
         if geom.ho < 1 or geom.wo < 1 or geom.n < 1:
-            raise ValueError(f"input {tuple(x.shape)} is smaller than the {kh}x{kw} kernel")
+            raise ValueError(f"input {tuple(x.shape)} gives an empty output with the "
+                             f"{kh}x{kw} kernel; use a larger or non-empty input")
         return geom
 
     def __call__(self, x: torch.Tensor, threads: int = 1) -> torch.Tensor:
