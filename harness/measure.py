@@ -132,14 +132,22 @@ def _timed(fn: Any, ctx: SweepContext) -> dict[str, Any]:
 
 def _checked_timing(run: Any, x: torch.Tensor, reference: torch.Tensor, tolerance: float,
                     threads: int, ctx: SweepContext) -> dict[str, Any]:
-    """Check ``run(x)`` against ``reference``; time it only when it is right."""
+    """Check ``run(x)`` against ``reference``; time it only when it is right.
+
+    GPU work is asynchronous: a timed call on a CUDA tensor ends with a synchronize.
+    """
+    def call() -> None:
+        run(x)
+        if x.is_cuda:
+            torch.cuda.synchronize()
+
     with pinned_threads(threads), torch.inference_mode():
         error = max_relative_error(run(x), reference)
         if not error <= tolerance:  # NaN counts as wrong
             ctx.count("wrong")
             return {"max_rel_error": error, "status": "wrong",
                     "message": f"max relative error {error:.3g} > {tolerance:g}"}
-        row = _timed(lambda: run(x), ctx)
+        row = _timed(call, ctx)
     ctx.count("timed")
     return {**row, "max_rel_error": error, "status": "ok", "message": ""}
 
