@@ -133,13 +133,22 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
     const int psh = sh < kh ? sh : kh, psw = sw < kw ? sw : kw; /* phases some tap reads */
     const int direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
     /* The one-row sparse kernels (CSR, ell8) issue one vector load per FMA, so they want
-     * 64-byte aligned activation rows: im2col with 16-float row stride (a 14x14 or 3x3
-     * layer ran 1.2-1.4x faster than on the misaligned direct / shifted rows); the panel
-     * kernels (6 rows share each load) keep the cheaper shifted staging.  */
+     * 64-byte aligned activation rows: an im2col with a 16-float row stride ran a 14x14
+     * 1x1 or a 3x3 layer at cs k=4 1.2-1.55x faster than misaligned direct / shifted rows.
+     * But at high sparsity the copy costs more than it saves (cs k=16 on 1024->256 @14x14:
+     * 0.19 ms with the copy, most of it copying).  Measured break-even: im2col pays when
+     * the non-zero FLOPs exceed ~9.5x the bytes it writes.  Panel kernels (6 rows share
+     * each load) always take the cheap shifted staging. */
     const int rowfmt = p->fmt != SB_FMT_PANEL;
-    if (layout == LAYOUT_AUTO)
-        layout = direct && (!rowfmt || (((int64_t)h * w) % 16 == 0 && ALIGNED(x, 64))) ? LAYOUT_DIRECT
-               : rowfmt ? LAYOUT_IM2COL : LAYOUT_SHIFTED;
+    const int aligned_direct = direct && ((int64_t)h * w) % 16 == 0 && ALIGNED(x, 64);
+    const int64_t npix = (int64_t)ho * wo;
+    const double work = 2.0 * (double)p->len_val * (double)npix;
+    const double copy = 4.0 * (double)cin * kh * kw * (double)((npix + 15) & ~(int64_t)15);
+    if (layout == LAYOUT_AUTO) {
+        if (direct && (!rowfmt || aligned_direct)) layout = LAYOUT_DIRECT;
+        else if (rowfmt && work > 9.5 * copy) layout = LAYOUT_IM2COL;
+        else layout = direct ? LAYOUT_DIRECT : LAYOUT_SHIFTED;
+    }
     if (layout < LAYOUT_DIRECT || layout > LAYOUT_IM2COL || (layout == LAYOUT_DIRECT && !direct))
         FAIL(SB_EINVAL, "layout %d cannot run this convolution", layout);
 

@@ -29,6 +29,7 @@ typedef struct {
 SB_ALWAYS void SB_FN(ell8_mk)(const int rows, const int nv, const int full, const int first,
                               const uint8_t *sub0, const uint8_t *sub1, const float *val0,
                               const float *val1, SB_FN(ell8_geom) g, int k0, int k1,
+                              int base, int j,
                               const float *B, const int32_t *off, int n, float *c0, float *c1,
                               float bs0, float bs1)
 {
@@ -46,7 +47,6 @@ SB_ALWAYS void SB_FN(ell8_mk)(const int rows, const int nv, const int full, cons
                              : V_ZERO();
         }
     }
-    int base = k0 / g.glen * g.gstride, j = k0 % g.glen;
     for (int k = k0; k < k1; ++k) {
         const int rb = base + j * g.ja;
         if (++j == g.glen) { j = 0; base += g.gstride; }
@@ -90,6 +90,7 @@ SB_ALWAYS void SB_FN(ell8_tile)(const int nv, const int full, const sb_packed *p
 {
     for (int k0 = 0; k0 < g.cnt; k0 += kb) {
         const int k1 = g.cnt - k0 < kb ? g.cnt : k0 + kb;
+        const int base = k0 / g.glen * g.gstride, j = k0 % g.glen; /* decoder state at k0 */
         for (int u = u0; u < u1; u += 2) {
             const int64_t i0 = (int64_t)u * g.cnt, i1 = i0 + g.cnt;
             float *c0 = C + u * ldc, *c1 = c0 + ldc;
@@ -98,7 +99,8 @@ SB_ALWAYS void SB_FN(ell8_tile)(const int nv, const int full, const sb_packed *p
             const uint8_t *s0 = p->sub + i0, *s1 = p->sub + i1;
             const float *v0 = p->val + i0, *v1 = p->val + i1;
 #define SB_ELL8_CALL(R, FI) \
-    SB_FN(ell8_mk)(R, nv, full, FI, s0, s1, v0, v1, g, k0, k1, B, off, n, c0, c1, bs0, bs1)
+    SB_FN(ell8_mk)(R, nv, full, FI, s0, s1, v0, v1, g, k0, k1, base, j, B, off, n, c0, c1, bs0, \
+                   bs1)
             if (u + 1 < u1) {
                 if (k0 == 0) SB_ELL8_CALL(2, 1); else SB_ELL8_CALL(2, 0);
             } else {
