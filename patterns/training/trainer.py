@@ -156,8 +156,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     Raises ValueError (one line) for bad settings, a pattern the recipe can't train, a
     missing data set, or an ``out`` folder holding another run.
     """
-    from patterns import data, models
-
     _check_config(cfg)
     pattern = patterns.make(cfg.pattern, **cfg.pattern_params)
     recipe = make_recipe(cfg.recipe, pattern, **cfg.recipe_params)
@@ -177,6 +175,35 @@ def train(cfg: TrainConfig) -> TrainResult:
         )
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    run = _build(cfg, pattern, recipe, state)
+    out.mkdir(parents=True, exist_ok=True)
+    _train_epochs(run, state_path)
+    return _finish(run, final_path, state_path)
+
+
+@dataclass
+class _Run:
+    """A run being trained: what ``_build`` assembled and the progress so far."""
+
+    cfg: TrainConfig
+    pattern: Any
+    recipe: Recipe
+    info: Any
+    splits: Any
+    model: nn.Module
+    plan: Any
+    layers: dict[str, nn.Module]
+    optimizer: torch.optim.Optimizer
+    base_lr: float
+    steps: int
+    start: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _build(cfg: TrainConfig, pattern, recipe: Recipe, state: dict | None) -> _Run:
+    """Data, model, plan, parametrized layers and optimizer; restored from ``state``."""
+    from patterns import data, models
 
     info = data.dataset_info(cfg.dataset)
     splits = data.load_splits(
@@ -193,7 +220,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     if pattern.prunes and not plan.masks:
         reasons = "; ".join(sorted({r.reason for r in plan.table}))
         raise ValueError(f"{pattern.describe()} prunes no layer of {cfg.model} ({reasons})")
-
     steps = steps_per_epoch(len(splits.train), cfg.batch_size)
     ctx = RecipeContext(model, pattern, plan, cfg.epochs, steps, cfg.seed)
     recipe.setup(ctx)
@@ -204,29 +230,35 @@ def train(cfg: TrainConfig) -> TrainResult:
     optimizer = torch.optim.SGD(
         model.parameters(), lr=base_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
     )
-    start, history, seconds = 0, [], 0.0
+    run = _Run(cfg, pattern, recipe, info, splits, model, plan, layers, optimizer, base_lr,
+               steps)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         recipe.load_state_dict(state["recipe"])
-        start, history, seconds = state["epoch"], json.loads(state["history"]), state["seconds"]
+        run.start, run.history = state["epoch"], json.loads(state["history"])
+        run.seconds = state["seconds"]
+    return run
 
-    out.mkdir(parents=True, exist_ok=True)
-    total = cfg.epochs * steps
-    warmup = round(min(cfg.warmup_epochs, 0.2 * cfg.epochs) * steps)
-    bar = tqdm(total=total, initial=start * steps, disable=not cfg.progress, unit="step",
-               mininterval=0.5 if sys.stderr.isatty() else 30.0, file=sys.stderr)
-    for epoch in range(start, cfg.epochs):
+
+def _train_epochs(run: _Run, state_path: Path) -> None:
+    """Epochs ``run.start`` .. end, saving the training state after each."""
+    cfg, model, recipe, optimizer = run.cfg, run.model, run.recipe, run.optimizer
+    total = cfg.epochs * run.steps
+    warmup = round(min(cfg.warmup_epochs, 0.2 * cfg.epochs) * run.steps)
+    bar = tqdm(total=total, initial=run.start * run.steps, disable=not cfg.progress,
+               unit="step", mininterval=0.5 if sys.stderr.isatty() else 30.0, file=sys.stderr)
+    for epoch in range(run.start, cfg.epochs):
         t0 = time.perf_counter()
         bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
         recipe.on_epoch_start(epoch)
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
-        batches = train_batches(splits.train, batch_size=cfg.batch_size, seed=cfg.seed,
+        batches = train_batches(run.splits.train, batch_size=cfg.batch_size, seed=cfg.seed,
                                 epoch=epoch)
         for i, (x, y) in enumerate(batches):
-            step = epoch * steps + i
-            lr = warmup_cosine_lr(step, total, base_lr, warmup)
+            step = epoch * run.steps + i
+            lr = warmup_cosine_lr(step, total, run.base_lr, warmup)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             recipe.on_step_start(step)
@@ -246,36 +278,37 @@ def train(cfg: TrainConfig) -> TrainResult:
         if not math.isfinite(loss_sum):
             raise RuntimeError(f"training diverged in epoch {epoch + 1} (loss is not finite); "
                                "lower --lr")
-        seconds += time.perf_counter() - t0
-        history.append({"epoch": epoch + 1, "loss": loss_sum / seen,
-                        "train_acc": 100 * correct / seen, "seconds": seconds})
-        _save_state(state_path, cfg, epoch + 1, model, optimizer, recipe, history, seconds)
+        run.seconds += time.perf_counter() - t0
+        run.history.append({"epoch": epoch + 1, "loss": loss_sum / seen,
+                            "train_acc": 100 * correct / seen, "seconds": run.seconds})
+        _save_state(state_path, run, epoch + 1)
     bar.close()
 
-    masks = recipe.final_masks()
-    for name, module in layers.items():
+
+def _finish(run: _Run, final_path: Path, state_path: Path) -> TrainResult:
+    """Bake the final masks into the weights, evaluate, write the checkpoint."""
+    masks = run.recipe.final_masks()
+    for name, module in run.layers.items():
         parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
         with torch.no_grad():
             module.weight.mul_(masks[name].to(module.weight.device))
-    top1, top5 = evaluate(model, splits.test, cfg.device)
-    meta = _metadata(cfg, info, pattern, recipe, plan, masks, top1, top5, seconds, history,
-                     base_lr, len(splits.train), len(splits.test))
-    state_dict = {k: v.cpu() for k, v in model.state_dict().items()}
+    top1, top5 = evaluate(run.model, run.splits.test, run.cfg.device)
+    meta = _metadata(run, masks, top1, top5)
+    state_dict = {k: v.cpu() for k, v in run.model.state_dict().items()}
     ckpt = save_checkpoint(final_path, state_dict=state_dict, masks=masks, meta=meta)
     state_path.unlink(missing_ok=True)
-    return TrainResult(final_path, ckpt, top1, top5, seconds, cfg.epochs)
+    return TrainResult(final_path, ckpt, top1, top5, run.seconds, run.cfg.epochs)
 
 
-def _save_state(path: Path, cfg: TrainConfig, epoch: int, model: nn.Module, optimizer,
-                recipe: Recipe, history: list, seconds: float) -> None:
+def _save_state(path: Path, run: _Run, epoch: int) -> None:
     state = {
-        "config": cfg.identity(),
+        "config": run.cfg.identity(),
         "epoch": epoch,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "recipe": recipe.state_dict(),
-        "history": json.dumps(history),
-        "seconds": seconds,
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "recipe": run.recipe.state_dict(),
+        "history": json.dumps(run.history),
+        "seconds": run.seconds,
     }
     buf = io.BytesIO()
     torch.save(state, buf)
@@ -299,11 +332,11 @@ def _load_state(path: Path, cfg: TrainConfig) -> dict[str, Any]:
     return state
 
 
-def _metadata(cfg: TrainConfig, info, pattern, recipe: Recipe, plan, masks, top1: float,
-              top5: float, seconds: float, history: list, lr: float, n_train: int,
-              n_test: int) -> dict[str, Any]:
+def _metadata(run: _Run, masks: dict[str, torch.Tensor], top1: float, top5: float
+              ) -> dict[str, Any]:
+    cfg, pattern, recipe = run.cfg, run.pattern, run.recipe
     table = []
-    for record in plan.table:
+    for record in run.plan.table:
         row = asdict(record)
         row["shape"] = list(record.shape)
         if record.name in masks:
@@ -316,8 +349,8 @@ def _metadata(cfg: TrainConfig, info, pattern, recipe: Recipe, plan, masks, top1
     return {
         "model": cfg.model,
         "dataset": cfg.dataset,
-        "num_classes": info.num_classes,
-        "in_channels": info.channels,
+        "num_classes": run.info.num_classes,
+        "in_channels": run.info.channels,
         "pattern": pattern.name,
         "pattern_params": params,
         "pattern_describe": pattern.describe(),
@@ -327,11 +360,11 @@ def _metadata(cfg: TrainConfig, info, pattern, recipe: Recipe, plan, masks, top1
         "recipe": recipe.name,
         "recipe_params": recipe.describe_params(),
         "train": {
-            "lr": lr, "batch_size": cfg.batch_size, "momentum": cfg.momentum,
+            "lr": run.base_lr, "batch_size": cfg.batch_size, "momentum": cfg.momentum,
             "weight_decay": cfg.weight_decay, "warmup_epochs": cfg.warmup_epochs,
             "label_smoothing": cfg.label_smoothing, "augment": cfg.augment,
             "train_subset": cfg.train_subset, "test_subset": cfg.test_subset,
-            "train_images": n_train, "test_images": n_test,
+            "train_images": len(run.splits.train), "test_images": len(run.splits.test),
             "device": cfg.device, "threads": torch.get_num_threads(),
         },
         "seed": cfg.seed,
@@ -339,8 +372,8 @@ def _metadata(cfg: TrainConfig, info, pattern, recipe: Recipe, plan, masks, top1
         "top1": top1,
         "top5": top5,
         "layer_table": table,
-        "train_seconds": seconds,
-        "history": history,
+        "train_seconds": run.seconds,
+        "history": run.history,
         "software": software_versions(),
         "git_commit": commit,
         "git_dirty": dirty,
