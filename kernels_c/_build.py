@@ -29,7 +29,7 @@ SOURCES = ["conv.c", "validate.c", "probe.c", "kernels_avx512.c", "kernels_avx2.
            "kernels_scalar.c"]
 BASE_FLAGS = ["-O3", "-fopenmp", "-march=x86-64-v2", "-std=gnu11", "-fno-strict-aliasing"]
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-                  "-fno-omit-frame-pointer", "-O1", "-g"]
+                  "-fno-omit-frame-pointer", "-O0", "-g"]
 
 
 def _cdef() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,18 +39,23 @@ def test_peak_gflops_is_positive() -> None:
 
 
 def test_cache_dir_follows_env_and_build_is_reused(tmp_path: Path) -> None:
+    """A build cached under $SPARSEBENCH_CACHE/kernels_c/<hash> is loaded, not rebuilt."""
+    here = _build.cache_dir()
+    _build.load()
     env = {**os.environ, "SPARSEBENCH_CACHE": str(tmp_path)}
-    code = "import kernels_c; print(kernels_c.build_info()['path'])"
-    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                           text=True, check=True).stdout.strip()
-    assert first.startswith(str(tmp_path / "kernels_c"))
-    built = list(Path(first).glob("*.so"))
-    assert len(built) == 1
-    mtime = built[0].stat().st_mtime_ns
-    second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, check=True).stdout.strip()
-    assert second == first and built[0].stat().st_mtime_ns == mtime
-    assert not [p for p in (tmp_path / "kernels_c").iterdir() if p.name.startswith(".build-")]
+    code = "from kernels_c import _build; print(_build.cache_dir())"
+    target = Path(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                 text=True, check=True).stdout.strip())
+    assert target.parent == tmp_path / "kernels_c" and target.name == here.name
+    shutil.copytree(here, target)  # same sources + flags + compiler -> same hash
+    built = next(target.glob("*.so"))
+    mtime = built.stat().st_mtime_ns
+    code = "import kernels_c; print(kernels_c.build_info()['path'], kernels_c.available_isas())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.startswith(str(target)) and "scalar" in out
+    assert built.stat().st_mtime_ns == mtime
+    assert [p.name for p in (tmp_path / "kernels_c").iterdir()] == [target.name]
 
 
 @pytest.mark.parametrize(
