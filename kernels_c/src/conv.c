@@ -182,6 +182,7 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
                                               : (int32_t)(r * ldb);
         }
     const sb_kernel_fn kern = KERNELS[p->fmt][isa];
+    const int64_t row_step = layout == LAYOUT_DIRECT ? plane_in : layout == LAYOUT_IM2COL ? ldb : 0;
     const int64_t ldc = layout == LAYOUT_SHIFTED ? nq : plane_out;
 
 #pragma omp parallel num_threads(threads)
@@ -245,7 +246,7 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
                 }
                 src = staged;
             }
-            kern(p, u0, u1, src, off, (int)nq, dst, ldc, bias);
+            kern(p, u0, u1, src, off, row_step, (int)nq, dst, ldc, bias);
             /* Barriers only where data flows between threads: a barrier costs a
              * scheduler time slice when the cores are oversubscribed. */
             if (p->len_fillrows) {

@@ -6,9 +6,9 @@
  * accumulator sets (even/odd non-zeros) keep 2*NV FMA chains in flight.
  * Template: included once per ISA translation unit after vec.h. */
 
-SB_ALWAYS void SB_FN(csr_mk)(const int nv, const int full, const int32_t *col,
+SB_ALWAYS void SB_FN(csr_mk)(const int lin, const int nv, const int full, const int32_t *col,
                              const float *val, int cnt, const float *B, const int32_t *off,
-                             int n, float *c, float bs)
+                             int64_t ldb, int n, float *c, float bs)
 {
     vm mk[NV_WIDE];
     vf a[NV_WIDE], b[NV_WIDE];
@@ -20,7 +20,7 @@ SB_ALWAYS void SB_FN(csr_mk)(const int nv, const int full, const int32_t *col,
     }
     int k = 0;
     for (; k + 2 <= cnt; k += 2) {
-        const float *s0 = B + off[col[k]], *s1 = B + off[col[k + 1]];
+        const float *s0 = SB_ROW(col[k]), *s1 = SB_ROW(col[k + 1]);
         const vf w0 = V_SET1(val[k]), w1 = V_SET1(val[k + 1]);
 #pragma GCC unroll 8
         for (int v = 0; v < nv; ++v) {
@@ -29,7 +29,7 @@ SB_ALWAYS void SB_FN(csr_mk)(const int nv, const int full, const int32_t *col,
         }
     }
     if (k < cnt) {
-        const float *s0 = B + off[col[k]];
+        const float *s0 = SB_ROW(col[k]);
         const vf w0 = V_SET1(val[k]);
 #pragma GCC unroll 8
         for (int v = 0; v < nv; ++v)
@@ -42,16 +42,24 @@ SB_ALWAYS void SB_FN(csr_mk)(const int nv, const int full, const int32_t *col,
     }
 }
 
-void SB_FN(csr_spmm_1x4v)(const sb_packed *p, int u0, int u1, const float *B,
-                          const int32_t *off, int nq, float *C, int64_t ldc,
-                          const float *bias)
+SB_ALWAYS void SB_FN(csr_walk)(const int lin, const sb_packed *p, int u0, int u1,
+                               const float *B, const int32_t *off, int64_t ldb, int nq,
+                               float *C, int64_t ldc, const float *bias)
 {
 #define SB_CSR_TILE(NVC, FULL, Q0, N)                                                     \
     for (int u = u0; u < u1; ++u) {                                                       \
         const int k0 = p->rowptr[u];                                                      \
-        SB_FN(csr_mk)(NVC, FULL, p->cidx + k0, p->val + k0, p->rowptr[u + 1] - k0,         \
-                      B + (Q0), off, N, C + u * ldc + (Q0), bias ? bias[u] : 0.0f);       \
+        SB_FN(csr_mk)(lin, NVC, FULL, p->cidx + k0, p->val + k0, p->rowptr[u + 1] - k0,    \
+                      B + (Q0), off, ldb, N, C + u * ldc + (Q0), bias ? bias[u] : 0.0f);  \
     }
     SB_TILE_WALK(nq, SB_CSR_TILE);
 #undef SB_CSR_TILE
+}
+
+void SB_FN(csr_spmm_1x4v)(const sb_packed *p, int u0, int u1, const float *B,
+                          const int32_t *off, int64_t ldb, int nq, float *C, int64_t ldc,
+                          const float *bias)
+{
+    if (ldb) SB_FN(csr_walk)(1, p, u0, u1, B, off, ldb, nq, C, ldc, bias);
+    else SB_FN(csr_walk)(0, p, u0, u1, B, off, 0, nq, C, ldc, bias);
 }

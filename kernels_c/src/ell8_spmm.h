@@ -26,11 +26,12 @@ typedef struct {
 
 /* rows: 1 or 2, nv: vectors per row (NV or NV_WIDE), full: no tail mask, first: acc
  * starts from bias, else from C -- all compile-time after inlining. */
-SB_ALWAYS void SB_FN(ell8_mk)(const int rows, const int nv, const int full, const int first,
+SB_ALWAYS void SB_FN(ell8_mk)(const int lin, const int rows, const int nv, const int full, const int first,
                               const uint8_t *sub0, const uint8_t *sub1, const float *val0,
                               const float *val1, SB_FN(ell8_geom) g, int k0, int k1,
                               int base, int j,
-                              const float *B, const int32_t *off, int n, float *c0, float *c1,
+                              const float *B, const int32_t *off, int64_t ldb, int n,
+                              float *c0, float *c1,
                               float bs0, float bs1)
 {
     vm mk[NV_WIDE];
@@ -50,10 +51,10 @@ SB_ALWAYS void SB_FN(ell8_mk)(const int rows, const int nv, const int full, cons
     for (int k = k0; k < k1; ++k) {
         const int rb = base + j * g.ja;
         if (++j == g.glen) { j = 0; base += g.gstride; }
-        const float *s0 = B + off[rb + sub0[k] * g.sb];
+        const float *s0 = SB_ROW(rb + sub0[k] * g.sb);
         const vf w0 = V_SET1(val0[k]);
         if (rows == 2) {
-            const float *s1 = B + off[rb + sub1[k] * g.sb];
+            const float *s1 = SB_ROW(rb + sub1[k] * g.sb);
             const vf w1 = V_SET1(val1[k]);
 #pragma GCC unroll 8
             for (int v = 0; v < nv; ++v) {
@@ -83,10 +84,10 @@ SB_ALWAYS void SB_FN(ell8_mk)(const int rows, const int nv, const int full, cons
 }
 
 /* One pixel tile [q0, q0 + n) of rows [u0, u1), reduction blocked by kb items. */
-SB_ALWAYS void SB_FN(ell8_tile)(const int nv, const int full, const sb_packed *p,
-                                SB_FN(ell8_geom) g, int kb, int u0, int u1, const float *B,
-                                const int32_t *off, int n, float *C, int64_t ldc,
-                                const float *bias)
+SB_ALWAYS void SB_FN(ell8_tile)(const int lin, const int nv, const int full,
+                                const sb_packed *p, SB_FN(ell8_geom) g, int kb, int u0, int u1,
+                                const float *B, const int32_t *off, int64_t ldb, int n,
+                                float *C, int64_t ldc, const float *bias)
 {
     for (int k0 = 0; k0 < g.cnt; k0 += kb) {
         const int k1 = g.cnt - k0 < kb ? g.cnt : k0 + kb;
@@ -99,8 +100,8 @@ SB_ALWAYS void SB_FN(ell8_tile)(const int nv, const int full, const sb_packed *p
             const uint8_t *s0 = p->sub + i0, *s1 = p->sub + i1;
             const float *v0 = p->val + i0, *v1 = p->val + i1;
 #define SB_ELL8_CALL(R, FI) \
-    SB_FN(ell8_mk)(R, nv, full, FI, s0, s1, v0, v1, g, k0, k1, base, j, B, off, n, c0, c1, bs0, \
-                   bs1)
+    SB_FN(ell8_mk)(lin, R, nv, full, FI, s0, s1, v0, v1, g, k0, k1, base, j, B, off, ldb, n, \
+                   c0, c1, bs0, bs1)
             if (u + 1 < u1) {
                 if (k0 == 0) SB_ELL8_CALL(2, 1); else SB_ELL8_CALL(2, 0);
             } else {
@@ -111,9 +112,9 @@ SB_ALWAYS void SB_FN(ell8_tile)(const int nv, const int full, const sb_packed *p
     }
 }
 
-void SB_FN(ell8_spmm_2x4v)(const sb_packed *p, int u0, int u1, const float *B,
-                           const int32_t *off, int nq, float *C, int64_t ldc,
-                           const float *bias)
+SB_ALWAYS void SB_FN(ell8_walk)(const int lin, const sb_packed *p, int u0, int u1,
+                                const float *B, const int32_t *off, int64_t ldb, int nq,
+                                float *C, int64_t ldc, const float *bias)
 {
     const int red = p->cin * p->kh * p->kw;
     SB_FN(ell8_geom) g;
@@ -129,9 +130,17 @@ void SB_FN(ell8_spmm_2x4v)(const sb_packed *p, int u0, int u1, const float *B,
     const int kb_narrow = ELL8_L1_BYTES / (NT * (int)sizeof(float)) / rows_per_item;
     const int kb_wide = ELL8_L1_BYTES / (NT_WIDE * (int)sizeof(float)) / rows_per_item;
 #define SB_ELL8_TILE(NVC, FULL, Q0, N)                                                   \
-    SB_FN(ell8_tile)(NVC, FULL, p, g, (NVC) == NV_WIDE ? (kb_wide > 8 ? kb_wide : 8)     \
+    SB_FN(ell8_tile)(lin, NVC, FULL, p, g, (NVC) == NV_WIDE ? (kb_wide > 8 ? kb_wide : 8)     \
                                                       : (kb_narrow > 8 ? kb_narrow : 8), \
-                     u0, u1, B + (Q0), off, N, C + (Q0), ldc, bias)
+                     u0, u1, B + (Q0), off, ldb, N, C + (Q0), ldc, bias)
     SB_TILE_WALK(nq, SB_ELL8_TILE);
 #undef SB_ELL8_TILE
+}
+
+void SB_FN(ell8_spmm_2x4v)(const sb_packed *p, int u0, int u1, const float *B,
+                           const int32_t *off, int64_t ldb, int nq, float *C, int64_t ldc,
+                           const float *bias)
+{
+    if (ldb) SB_FN(ell8_walk)(1, p, u0, u1, B, off, ldb, nq, C, ldc, bias);
+    else SB_FN(ell8_walk)(0, p, u0, u1, B, off, 0, nq, C, ldc, bias);
 }

@@ -92,9 +92,10 @@ SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const sb_packed *
 }
 
 void SB_FN(panel_spmm_6x4v)(const sb_packed *p, int u0, int u1, const float *B,
-                            const int32_t *off, int nq, float *C, int64_t ldc,
+                            const int32_t *off, int64_t ldb, int nq, float *C, int64_t ldc,
                             const float *bias)
 {
+    (void)ldb; /* 6 rows share each row address: the lookup is not worth a variant */
     int q0 = 0;
     for (; nq - q0 >= PANEL_NT; q0 += PANEL_NT)
         SB_FN(panel_tile)(PANEL_NV, 1, p, u0, u1, B + q0, off, PANEL_NT, C + q0, ldc, bias);

@@ -100,4 +100,7 @@ SB_ALWAYS vm v_mask(int n) { return n > 0; }
 #if NV != 4
 #error "SB_TILE_WALK's tail handles up to 4 vectors"
 #endif
+/* Start of the activation row of reduction index r inside a row kernel: computed when the
+ * rows are equally spaced (lin, ldb), looked up in off[] otherwise. */
+#define SB_ROW(r) (lin ? B + (int64_t)(r) * ldb : B + off[r])
 #endif
