@@ -82,6 +82,8 @@ def main() -> None:
         dense = kernels_c.prepare(w, pattern=patterns.make("dense"), stride=s, padding=pad)
         t_dense = best_time(lambda d=dense, x=x: d(x, args.threads, layout=args.layout))
         ratios["dense/torch"].append(t_torch / t_dense)
+        if k == 1:
+            ratios.setdefault("dense/torch 1x1 layers", []).append(t_torch / t_dense)
         cells = []
         for p in pats:
             wm = w * p.mask(w)
@@ -93,6 +95,7 @@ def main() -> None:
             ratios.setdefault(f"{p.describe()} vs dense", []).append(t_dense / t)
             ratios.setdefault(f"{p.describe()} vs torch", []).append(t_torch / t)
             ratios.setdefault(f"{p.describe()} %peak", []).append(gf / peak)
+            ratios.setdefault(f"{p.describe()} %280GF", []).append(gf / 280.0)
             cells.append(f"{t*1e3:6.3f}ms {t_dense/t:4.2f}x {gf:5.0f}GF{'' if err < 1e-4 else '!'}")
         print(f"{name:8s} {t_torch*1e3:6.3f} {t_dense*1e3:6.3f} "
               f"({flops / t_dense / 1e9:4.0f}GF) " + "  ".join(cells), flush=True)

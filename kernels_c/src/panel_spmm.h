@@ -9,6 +9,9 @@
  * Tile: up to 6 output rows x PANEL_NV vectors of pixels in registers (AVX-512: 6 x 4
  * zmm = 24 accumulators; AVX2: 6 x 2 ymm).  Per reduction index one load of PANEL_NV
  * activation vectors feeds 6 x PANEL_NV FMAs (1xN blocks = register blocking for free).
+ * Measured (1 core, avx512, shared CPU, batch 1): dense 180-238 GFLOP/s on ResNet-50's 1x1
+ * layers at 14x14 and up (140-150 at 7x7, where the 49-pixel tile is 3/4 full), block 1x16
+ * at 75 % 120-210 GFLOP/s on the non-zero work.
  * Template: included once per ISA translation unit after vec.h. */
 
 SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const int32_t *cidx,
