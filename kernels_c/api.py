@@ -14,7 +14,7 @@ from .packers import Packed, pack
 
 ISAS = ("scalar", "avx2", "avx512")
 """Index = the C SB_ISA_* constant."""
-_LAYOUTS = {"auto": 0, "direct": 1, "shifted": 2, "im2col": 3}
+_LAYOUTS = {"auto": 0, "direct": 1, "shifted": 2, "im2col": 3, "aligned": 4}
 _ERRLEN = 512
 
 

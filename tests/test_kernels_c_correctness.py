@@ -124,7 +124,7 @@ def test_prepare_path_matches_one_shot_conv2d() -> None:
     assert conv.kernel == f"cs-{conv.isa}"
 
 
-@pytest.mark.parametrize("layout", ["shifted", "im2col"])
+@pytest.mark.parametrize("layout", ["shifted", "im2col", "aligned"])
 def test_forced_layouts_agree(layout: str) -> None:
     pattern = patterns.make("unstructured", sparsity=0.5)
     weight = torch.randn(5, 6, 3, 3)
