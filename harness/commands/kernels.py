@@ -132,6 +132,9 @@ def _threading_env() -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.timing import passive_openmp
+
+    passive_openmp()  # before torch and kernels_c load their OpenMP runtimes
     import pandas as pd
 
     import kernels_c
