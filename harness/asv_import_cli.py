@@ -1,14 +1,9 @@
-"""``sparsebench import-asv``: load asv's result files into the results database.
-
-``configure``/``run`` also fit ``sparsebench db``'s action table as ``db import-asv``.
-"""
+"""``sparsebench db import-asv``: load asv's result files into the results database."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-from harness.commands import register
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -32,5 +27,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"imported {added} new asv measurement rows from {args.results_dir} into {path}")
     return 0
 
-
-register("import-asv", "load asv benchmark results into the results database", configure, run)

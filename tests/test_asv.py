@@ -73,3 +73,10 @@ def test_one_benchmark_run_records_a_result_and_imports(asv_env, tmp_path):
         commit, "asv", "c", "cs", 1)
     assert (row.layer, row.in_channels, row.out_channels) == ("layer3.1.conv1", 1024, 256)
     assert row.median_s == pytest.approx(timed[0])
+
+
+def test_db_import_asv_cli_refuses_a_missing_results_dir(tmp_path: Path) -> None:
+    from harness.cli import main
+
+    assert main(["db", "import-asv", str(tmp_path / "none"), "--db",
+                 str(tmp_path / "r.duckdb")]) == 2

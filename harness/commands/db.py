@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from harness import asv_import_cli
 from harness.commands import register
 
 _OUTPUT_FORMATS = ("table", "csv", "json")
@@ -107,6 +108,8 @@ ACTIONS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callabl
     "query": ("run read-only SQL, print the rows", _configure_query, _query),
     "export": ("write each table to Parquet or CSV", _configure_export, _export),
     "merge": ("combine results files without duplicates", _configure_merge, _merge),
+    "import-asv": ("load asv result files into the database", asv_import_cli.configure,
+                   asv_import_cli.run),
 }
 
 
