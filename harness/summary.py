@@ -20,6 +20,9 @@ def print_summary(summary: SweepSummary) -> None:
 
 def print_pareto(db_path: Path) -> None:
     """Pareto points per model / device / threads / batch: pattern, top-1, latency, speedup."""
+    import json
+
+    import patterns
     import results
 
     frontier = results.Store(db_path).pareto()
@@ -28,10 +31,12 @@ def print_pareto(db_path: Path) -> None:
         return
     groups = ["machine_id", "model", "dataset", "device", "threads", "batch"]
     for key, points in frontier.groupby(groups, sort=True):
-        print("\n" + " ".join(f"{g}={v}" for g, v in zip(groups, key, strict=True)))
-        print(f"  {'backend':<7} {'pattern':<34} {'density':>7} {'top-1':>6} "
+        header = dict(zip(groups, key, strict=True))
+        header["machine_id"] = header["machine_id"][:12]
+        print("\n" + " ".join(f"{g}={v}" for g, v in header.items()))
+        print(f"  {'backend':<7} {'pattern':<30} {'density':>7} {'top-1':>6} "
               f"{'latency':>10} {'vs torch':>8}")
         for _, p in points.sort_values("median_s").iterrows():
-            pattern = f"{p['pattern']} {p['pattern_params']}"
-            print(f"  {p['backend']:<7} {pattern:<34} {p['actual_density']:>7.3f} "
+            pattern = patterns.make(p["pattern"], **json.loads(p["pattern_params"])).describe()
+            print(f"  {p['backend']:<7} {pattern:<30} {p['actual_density']:>7.3f} "
                   f"{p['top1']:>6.2f} {p['median_s'] * 1e3:>8.3f}ms {p['speedup']:>7.2f}x")
