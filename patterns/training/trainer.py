@@ -99,10 +99,14 @@ class TrainResult:
 
 
 def quick_settings() -> dict[str, int]:
-    """The QUICK setting: trains one resnet20 Fashion-MNIST checkpoint in about a minute
-    on 2 cores and still ranks the patterns (figures in the training report).
+    """The QUICK setting: one resnet20 Fashion-MNIST checkpoint in about a minute on 2 idle
+    cores (248 SGD steps of 128 images), still ranking the patterns.
 
-    Keys are ``TrainConfig`` fields: ``train_subset``, ``test_subset``, ``epochs``.
+    Keys are ``TrainConfig`` fields. Measured (2026-11-21, shared and loaded 2-core machine,
+    so wall times are 2-6x an idle machine's): dense 78.9 % top-1 (2000 test images);
+    one-shot from that dense model at 75 %, fine-tuned with the same setting: unstructured
+    79.6, nm 1:4 79.5, cs k=4 79.0, block 1x4 78.6, filter 74.4 -- the order the full runs
+    give. Own recipes from scratch rank less reliably at this size (block/subp 71.0).
     """
     return {"train_subset": 8000, "test_subset": 2000, "epochs": 4}
 
