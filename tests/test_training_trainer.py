@@ -108,6 +108,10 @@ def test_oneshot_prunes_the_dense_checkpoint_and_keeps_the_mask(tmp_path):
     assert shot.checkpoint.meta["recipe_params"]["init_weights_hash"] == (
         dense.checkpoint.weights_hash
     )
+    with pytest.raises(ValueError, match="not dense"):
+        train(_config(tmp_path / "again", pattern="cs", pattern_params={"k": 4},
+                      recipe="oneshot", recipe_params={"init": str(shot.path)}, epochs=1))
+    assert not (tmp_path / "again").exists()
 
 
 @pytest.mark.parametrize(

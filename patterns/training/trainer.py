@@ -105,8 +105,9 @@ def quick_settings() -> dict[str, int]:
     Keys are ``TrainConfig`` fields. Measured (2026-11-21, shared and loaded 2-core machine,
     so wall times are 2-6x an idle machine's): dense 78.9 % top-1 (2000 test images);
     one-shot from that dense model at 75 %, fine-tuned with the same setting: unstructured
-    79.6, nm 1:4 79.5, cs k=4 79.0, block 1x4 78.6, filter 74.4 -- the order the full runs
-    give. Own recipes from scratch rank less reliably at this size (block/subp 71.0).
+    79.6, nm 1:4 79.5, cs k=4 79.0, block 1x4 78.6, filter 74.4 -- the order the longer
+    runs give (nm and cs are within noise of each other in both). Own recipes from scratch
+    rank less reliably at this size (block/subp 71.0).
     """
     return {"train_subset": 8000, "test_subset": 2000, "epochs": 4}
 

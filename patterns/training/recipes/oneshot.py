@@ -19,6 +19,11 @@ def load_dense_init(recipe: str, path: str, model: nn.Module, model_name: str, d
     from patterns.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path)
+    if ckpt.meta["pattern"] != "dense":
+        raise ValueError(
+            f"recipe {recipe}: init checkpoint {path} is {ckpt.meta['pattern_describe']}, "
+            "not dense; pass a checkpoint trained with --recipe dense"
+        )
     if (ckpt.model, ckpt.dataset) != (model_name, dataset):
         raise ValueError(
             f"recipe {recipe}: init checkpoint {path} is {ckpt.model} on {ckpt.dataset}, "
