@@ -38,6 +38,7 @@ class TrainSpec:
     epochs: int = 1
     batch_size: int = 128
     lr: float = 0.1
+    warmup_epochs: float = 1.0
     weight_decay: float = 5e-4
     label_smoothing: float = 0.0
     train_subset: int | None = None

@@ -35,7 +35,7 @@ def run_train(job: TrainJob, ctx: SweepContext) -> None:
         pattern=job.pattern, pattern_params=job.params, recipe=job.recipe,
         recipe_params=init, epochs=t.dense_epochs if job.recipe == "dense" else t.epochs,
         lr=None if job.parent else t.lr,  # fine-tuning recipes bring their own rate
-        batch_size=t.batch_size, weight_decay=t.weight_decay,
+        batch_size=t.batch_size, weight_decay=t.weight_decay, warmup_epochs=t.warmup_epochs,
         label_smoothing=t.label_smoothing, seed=job.seed, train_subset=t.train_subset,
         test_subset=t.test_subset, data_root=ctx.spec.data_root, threads=t.threads,
         resume=True, progress=False))

@@ -28,11 +28,13 @@ def test_presets_parse(preset: str) -> None:
     assert {p.name for p in spec.patterns} >= {"unstructured", "nm", "block", "cs", "filter"}
 
 
-def test_quick_preset_has_every_family_and_two_sparsities() -> None:
+def test_quick_preset_covers_every_family_and_two_sparsities() -> None:
     from patterns.models import model_info
 
     spec, _ = load_preset("quick")
-    assert {model_info(m).family for m in spec.models} == {"resnet", "vgg", "mobilenet"}
+    trained = {model_info(m).family for m in spec.models}
+    measured = {model_info(m).family for m in spec.latency.shape_models}
+    assert trained == {"resnet", "vgg"} and measured == {"mobilenet"}
     assert all(len(p.sparsities) >= 2 for p in spec.patterns)
 
 
