@@ -57,7 +57,7 @@ def run_sweep(spec: SweepSpec, spec_text: str, *, db_path: Path, out_dir: Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     store = results.Store(db_path)
     machine, software = capture_machine(), capture_software()
-    commit, dirty = git_state()
+    commit, dirty = git_state(Path(__file__).parent)  # the code measured, not the cwd
     status = available_backends()
     notes = tuple(f"backend {name} skipped: {why}" for name, why in status.items()
                   if name in spec.backends and why)
