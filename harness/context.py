@@ -28,14 +28,14 @@ class SweepContext:
     pending: list[dict[str, Any]] = field(default_factory=list)
     flushed_at: float = field(default_factory=time.monotonic)
 
-    FLUSH_EVERY_S = 2.0
+    FLUSH_EVERY_S = 5.0
 
     def count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
 
     def add_measurement(self, row: dict[str, Any]) -> None:
         """Queue a measurement; queued rows reach the store in one transaction every
-        couple of seconds (a kill loses at most those jobs, which a rerun redoes)."""
+        few seconds (a kill loses at most those jobs, which a rerun redoes)."""
         self.pending.append(row)
         if time.monotonic() - self.flushed_at > self.FLUSH_EVERY_S:
             self.flush()

@@ -105,6 +105,15 @@ class Plan:
     def __len__(self) -> int:
         return len(self.train) + len(self.layers) + len(self.models)
 
+    def in_order(self) -> list[TrainJob | LayerJob | ModelJob]:
+        """Training first, then the latency jobs grouped by the weights they measure, so
+        each checkpoint is loaded once."""
+        groups: dict[Any, list[LayerJob | ModelJob]] = {}
+        for job in (*self.layers, *self.models):
+            ident = job.source.key if job.source else (job.model, job.pattern, job.params_json)
+            groups.setdefault(ident, []).append(job)
+        return [*self.train, *(job for group in groups.values() for job in group)]
+
 
 def _levels(spec: SweepSpec, sparsities: tuple[float, ...] | None = None,
             ) -> list[tuple[str, dict[str, Any], float, str]]:

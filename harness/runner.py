@@ -115,7 +115,7 @@ def _close_stale_runs(store: Any, spec_text: str) -> None:
 def _progress(plan: Plan, enabled: bool) -> Iterator[TrainJob | LayerJob | ModelJob]:
     from tqdm import tqdm
 
-    jobs = [*plan.train, *plan.layers, *plan.models]
+    jobs = plan.in_order()
     bar = tqdm(jobs, desc="sweep", unit="job", disable=not enabled, dynamic_ncols=True)
     for job in bar:
         bar.set_postfix_str(job.label[:60], refresh=False)
