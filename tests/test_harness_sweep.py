@@ -18,7 +18,7 @@ name = "tiny"
 dataset = "fashion-mnist"
 models = ["resnet20"]
 backends = ["torch", "c", "cuda"]
-threads = [1]
+threads = [1, 2]
 batch_sizes = [1]
 
 [train]
@@ -85,9 +85,9 @@ def test_rerun_after_sigkill_completes_without_duplicates(killed_and_resumed: Pa
     runs = store.runs()
     assert set(runs["status"]) == {"interrupted", "finished"}
     # 3 checkpoints (dense, cs k=2, cs k=4) x 18 prunable convs on c, dense only on torch,
-    # plus one model-latency row per checkpoint and backend
-    assert (m["scope"] == "layer").sum() == 3 * 18 + 18
-    assert (m["scope"] == "model").sum() == 3 + 1
+    # plus one model-latency row per checkpoint and backend; all at 1 and 2 threads
+    assert (m["scope"] == "layer").sum() == (3 * 18 + 18) * 2
+    assert (m["scope"] == "model").sum() == (3 + 1) * 2
     assert len(store.checkpoints()) == 3
 
 
@@ -141,7 +141,7 @@ def test_wrong_kernel_output_is_recorded_without_timing(tmp_path: Path) -> None:
     finally:
         BACKENDS["c"] = real_c
     m = results.Store(tmp_path / "r.duckdb").measurements()
-    assert summary.counts.get("wrong") == len(m) == 3 * 18
+    assert summary.counts.get("wrong") == len(m) == 3 * 18 * 2
     assert (m["status"] == "wrong").all()
     assert m["median_s"].isna().all() and m["repeats"].isna().all()
     assert (m["max_rel_error"] > 1e-4).all()
