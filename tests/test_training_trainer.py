@@ -25,8 +25,12 @@ def _tiny(num_classes: int, in_channels: int) -> nn.Module:
     )
 
 
-if TINY not in models.available_models():
+@pytest.fixture(autouse=True, scope="module")
+def tiny_model():
+    """The tiny CNN in the model zoo for this module's tests only."""
     models.register(TINY, family="resnet", input_size=28)(_tiny)
+    yield TINY
+    models._REGISTRY.pop(TINY)
 
 
 class _Interrupt(GMP):
