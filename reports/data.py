@@ -1,0 +1,309 @@
+"""Everything the report shows, read from a ``results.Store`` with a few aggregating SQL queries.
+
+DuckDB does the heavy lifting (medians, joins with the torch-dense baseline, geometric
+means, the Pareto frontier as a window function), so a site over 100 000 measurement rows
+moves only a few thousand aggregated rows into pandas. The reports never write to the store.
+
+Vocabulary used across the package:
+- a *target* is one (machine, device) pair: where a latency was measured;
+- a *point* is one configuration measured at model scope (target, model, data set, threads,
+  batch, backend, kernel, pattern and parameters, recipe, epochs) with its median latency
+  and the mean accuracy of the checkpoints it ran (one per seed);
+- a point is *on the frontier* when no point of the same (target, model, data set, threads,
+  batch) is at least as fast with at least the same top-1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import pandas as pd
+
+from reports.fmt import pattern_label
+
+#: Rows per model in the per-layer table; the page says how many more the database holds.
+LAYER_TABLE_CAP = 1500
+
+
+class Queryable(Protocol):
+    """The part of ``results.Store`` the reports use."""
+
+    def query(self, sql: str, params: object = None) -> pd.DataFrame: ...
+
+
+# One CTE normalises the measurements the pages read: 'ok' rows with a timing, tied to the
+# machine of their run, NULL kernel / params / isa replaced so that they group together.
+_OK = """
+ok AS (
+    SELECT m.scope, m.model, m.layer, m.layer_kind, m.backend,
+           coalesce(m.kernel, m.backend) AS kernel, coalesce(m.isa, '') AS isa, m.device,
+           m.pattern, coalesce(CAST(m.pattern_params AS VARCHAR), '{}') AS params,
+           m.actual_density, m.threads, m.batch, m.in_channels, m.out_channels, m.height,
+           m.width, m.kernel_h, m.kernel_w, m.stride, m.padding, m.flops_dense,
+           m.flops_nonzero, m.median_s, m.checkpoint_key, r.machine_id
+    FROM measurements AS m JOIN runs AS r ON r.run_id = m.run_id
+    WHERE m.status = 'ok' AND m.median_s IS NOT NULL
+)"""
+
+_TARGETS_SQL = """
+SELECT DISTINCT m.device, r.machine_id, mc.hostname, mc.cpu_model, mc.gpu_name
+FROM measurements AS m JOIN runs AS r ON r.run_id = m.run_id
+LEFT JOIN machines AS mc ON mc.machine_id = r.machine_id
+ORDER BY r.machine_id, m.device
+"""
+
+_POINTS_SQL = f"""
+WITH {_OK},
+model_rows AS (SELECT * FROM ok WHERE scope = 'model'),
+dense AS (
+    SELECT machine_id, device, model, threads, batch, median(median_s) AS dense_s
+    FROM model_rows WHERE pattern = 'dense' AND backend = 'torch'
+    GROUP BY machine_id, device, model, threads, batch
+),
+pts AS (
+    SELECT o.machine_id, o.device, o.model, coalesce(c.dataset, '') AS dataset, o.threads,
+           o.batch, o.backend, o.kernel, o.isa, o.pattern, o.params,
+           coalesce(c.recipe, '') AS recipe, c.epochs,
+           avg(coalesce(c.actual_density, o.actual_density)) AS density,
+           median(o.median_s) AS latency_s,
+           avg(c.top1) AS top1, stddev_samp(c.top1) AS top1_std,
+           avg(c.top5) AS top5, stddev_samp(c.top5) AS top5_std,
+           count(DISTINCT c.seed) AS seeds,
+           avg(o.flops_dense) AS flops_dense, avg(o.flops_nonzero) AS flops_nonzero,
+           count(*) AS rows
+    FROM model_rows AS o LEFT JOIN checkpoints AS c ON c.checkpoint_key = o.checkpoint_key
+    GROUP BY o.machine_id, o.device, o.model, dataset, o.threads, o.batch, o.backend,
+             o.kernel, o.isa, o.pattern, o.params, recipe, c.epochs
+)
+SELECT p.*, d.dense_s, d.dense_s / p.latency_s AS speedup,
+       p.flops_dense / nullif(p.flops_nonzero, 0) AS flops_speedup,
+       coalesce(p.top1 > coalesce(max(p.top1) OVER (
+           PARTITION BY p.machine_id, p.device, p.model, p.dataset, p.threads, p.batch
+           ORDER BY p.latency_s, p.top1 DESC
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), -1e308), false) AS on_frontier
+FROM pts AS p
+LEFT JOIN dense AS d USING (machine_id, device, model, threads, batch)
+ORDER BY p.model, p.machine_id, p.device, p.dataset, p.threads, p.batch, p.latency_s
+"""
+
+# Layer-scope rows: median per kernel configuration, then speedup over torch dense on the
+# same layer of the same target, threads and batch.
+_LAYER_CTE = f"""
+WITH {_OK},
+per_kernel AS (
+    SELECT machine_id, device, model, layer, threads, batch, backend, kernel, pattern, params,
+           any_value(layer_kind) AS layer_kind, any_value(in_channels) AS in_channels,
+           any_value(out_channels) AS out_channels, any_value(kernel_h) AS kernel_h,
+           any_value(kernel_w) AS kernel_w, any_value(stride) AS stride,
+           any_value(padding) AS padding, any_value(height) AS height,
+           any_value(width) AS width, avg(actual_density) AS density,
+           median(median_s) AS latency_s
+    FROM ok WHERE scope = 'layer'
+    GROUP BY machine_id, device, model, layer, threads, batch, backend, kernel, pattern, params
+),
+dense AS (
+    SELECT machine_id, device, model, layer, threads, batch, min(latency_s) AS dense_s
+    FROM per_kernel WHERE pattern = 'dense' AND backend = 'torch'
+    GROUP BY machine_id, device, model, layer, threads, batch
+),
+layer_speed AS (
+    SELECT k.*, d.dense_s, d.dense_s / k.latency_s AS speedup
+    FROM per_kernel AS k
+    LEFT JOIN dense AS d USING (machine_id, device, model, layer, threads, batch)
+)"""
+
+_KINDS_SQL = f"""
+{_LAYER_CTE}
+SELECT machine_id, device, model, threads, batch, coalesce(layer_kind, '?') AS layer_kind,
+       backend, kernel, pattern, params, avg(density) AS density,
+       exp(avg(ln(speedup))) AS speedup, min(speedup) AS speedup_min,
+       max(speedup) AS speedup_max, count(*) AS layers
+FROM layer_speed
+WHERE backend <> 'torch' AND speedup > 0
+GROUP BY ALL
+ORDER BY model, machine_id, device, threads, batch, layer_kind, pattern, density
+"""
+
+_LAYER_TABLE_SQL = f"""
+{_LAYER_CTE},
+table_rows AS (
+    SELECT machine_id, device, model, layer, threads, batch, pattern, params,
+           any_value(layer_kind) AS layer_kind, any_value(in_channels) AS in_channels,
+           any_value(out_channels) AS out_channels, any_value(kernel_h) AS kernel_h,
+           any_value(kernel_w) AS kernel_w, any_value(stride) AS stride,
+           any_value(height) AS height, any_value(width) AS width,
+           avg(density) AS density,
+           min(latency_s) FILTER (WHERE backend = 'torch') AS torch_s,
+           min(latency_s) FILTER (WHERE backend = 'c') AS c_s,
+           min(latency_s) FILTER (WHERE backend = 'cuda') AS cuda_s,
+           arg_min(kernel, latency_s) FILTER (WHERE backend <> 'torch') AS best_kernel,
+           max(speedup) FILTER (WHERE backend <> 'torch') AS speedup,
+           any_value(dense_s) AS dense_s
+    FROM layer_speed
+    GROUP BY machine_id, device, model, layer, threads, batch, pattern, params
+)
+SELECT *, count(*) OVER (PARTITION BY model) AS model_rows
+FROM table_rows
+QUALIFY row_number() OVER (
+    PARTITION BY model
+    ORDER BY machine_id, device, threads, batch, layer, pattern = 'dense' DESC, pattern, density DESC
+) <= {LAYER_TABLE_CAP}
+ORDER BY model, machine_id, device, threads, batch, layer, pattern = 'dense' DESC, pattern,
+         density DESC
+"""
+
+_CHECKPOINTS_SQL = """
+SELECT model, dataset, pattern, coalesce(CAST(pattern_params AS VARCHAR), '{}') AS params,
+       coalesce(recipe, '') AS recipe, epochs, count(*) AS checkpoints,
+       list(DISTINCT seed ORDER BY seed) AS seed_list, count(DISTINCT seed) AS seeds,
+       avg(actual_density) AS density, avg(requested_sparsity) AS requested_sparsity,
+       avg(top1) AS top1, stddev_samp(top1) AS top1_std, count(top1) AS n_top1,
+       avg(top5) AS top5, stddev_samp(top5) AS top5_std, count(top5) AS n_top5,
+       sum(train_seconds) AS train_seconds
+FROM checkpoints
+GROUP BY model, dataset, pattern, params, recipe, epochs
+ORDER BY model, dataset, pattern = 'dense' DESC, pattern, density DESC, recipe
+"""
+
+_PARENTS_SQL = """
+SELECT model, dataset, pattern, recipe, seed, CAST(recipe_params AS VARCHAR) AS recipe_params
+FROM checkpoints WHERE recipe IN ('oneshot', 'gmp')
+"""
+
+_CORRECTNESS_SQL = """
+SELECT model,
+       count(*) FILTER (WHERE status = 'ok') AS ok_rows,
+       count(*) FILTER (WHERE status = 'ok' AND max_rel_error IS NULL) AS unchecked,
+       count(*) FILTER (WHERE status = 'wrong') AS wrong,
+       count(*) FILTER (WHERE status = 'error') AS errors,
+       max(max_rel_error) FILTER (WHERE status = 'ok') AS worst_rel_error
+FROM measurements GROUP BY model ORDER BY model
+"""
+
+_RUNS_SQL = """
+SELECT r.run_id, r.spec_name, r.spec_text, r.spec_hash, r.started_at, r.ended_at, r.status,
+       r.git_commit, r.git_dirty, r.machine_id, r.software_id, mc.hostname, mc.cpu_model,
+       mc.gpu_name,
+       (SELECT count(*) FROM measurements AS m WHERE m.run_id = r.run_id) AS measurements,
+       (SELECT count(*) FROM checkpoints AS c WHERE c.run_id = r.run_id) AS checkpoints
+FROM runs AS r LEFT JOIN machines AS mc ON mc.machine_id = r.machine_id
+ORDER BY r.started_at, r.run_id
+"""
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """The aggregated frames every page is built from (see the module docstring)."""
+
+    runs: pd.DataFrame
+    machines: pd.DataFrame
+    software: pd.DataFrame
+    targets: pd.DataFrame
+    points: pd.DataFrame
+    kinds: pd.DataFrame
+    layers: pd.DataFrame
+    checkpoints: pd.DataFrame
+    parents: pd.DataFrame
+    correctness: pd.DataFrame
+    measurement_rows: int
+    checkpoint_rows: int
+
+    @property
+    def models(self) -> list[str]:
+        """Every model with a measurement or a checkpoint, sorted."""
+        names = set(self.points["model"]) | set(self.kinds["model"])
+        names |= set(self.layers["model"]) | set(self.checkpoints["model"])
+        names |= set(self.correctness["model"])
+        return sorted(str(n) for n in names if isinstance(n, str) and n)
+
+    @property
+    def has_accuracy(self) -> bool:
+        """True when at least one checkpoint carries a top-1."""
+        return bool(self.checkpoints["n_top1"].sum()) if len(self.checkpoints) else False
+
+
+def load(store: Queryable) -> ReportData:
+    """Run the report's queries against ``store`` and label the results for display."""
+    targets = _label_targets(store.query(_TARGETS_SQL))
+    checkpoints = store.query(_CHECKPOINTS_SQL)
+    points = store.query(_POINTS_SQL)
+    scale = _accuracy_scale(checkpoints)
+    for frame in (points, checkpoints):
+        for col in ("top1", "top1_std", "top5", "top5_std"):
+            frame[col] = frame[col].astype(float) * scale
+    counts = store.query(
+        "SELECT (SELECT count(*) FROM measurements) AS m, (SELECT count(*) FROM checkpoints) AS c"
+    )
+    return ReportData(
+        runs=store.query(_RUNS_SQL),
+        machines=store.query("SELECT * FROM machines ORDER BY machine_id"),
+        software=store.query("SELECT * FROM software ORDER BY software_id"),
+        targets=targets,
+        points=_with_labels(points, targets),
+        kinds=_with_labels(store.query(_KINDS_SQL), targets),
+        layers=_with_labels(store.query(_LAYER_TABLE_SQL), targets),
+        checkpoints=_with_labels(checkpoints, None),
+        parents=store.query(_PARENTS_SQL),
+        correctness=store.query(_CORRECTNESS_SQL),
+        measurement_rows=int(counts.at[0, "m"]),
+        checkpoint_rows=int(counts.at[0, "c"]),
+    )
+
+
+def _accuracy_scale(checkpoints: pd.DataFrame) -> float:
+    """100 when top-1/top-5 are stored as fractions (all ≤ 1), else 1: pages show percent."""
+    values = pd.concat([checkpoints["top1"], checkpoints["top5"]]).dropna()
+    return 100.0 if len(values) and float(values.max()) <= 1.0 else 1.0
+
+
+def _label_targets(targets: pd.DataFrame) -> pd.DataFrame:
+    """Give each (machine, device) a readable label: 'host · CPU model' or 'host · GPU name'."""
+    targets = targets.drop_duplicates(["machine_id", "device"]).reset_index(drop=True)
+    on_gpu = targets["device"].astype(str).str.startswith("cuda")
+    hardware = targets["gpu_name"].where(on_gpu, targets["cpu_model"])
+    hardware = hardware.fillna(targets["device"]).astype(str)
+    host = targets["hostname"].fillna(targets["machine_id"].astype(str).str[:8]).astype(str)
+    targets["target"] = host + " · " + targets["device"].astype(str) + " · " + hardware
+    return targets
+
+
+def _with_labels(frame: pd.DataFrame, targets: pd.DataFrame | None) -> pd.DataFrame:
+    """Add 'pattern_label' and, for measured frames, the 'target' label of each row."""
+    frame = frame.copy()
+    frame["pattern_label"] = [
+        pattern_label(p, q) for p, q in zip(frame["pattern"], frame["params"], strict=True)
+    ]
+    if targets is not None:
+        frame = frame.merge(
+            targets[["machine_id", "device", "target"]], on=["machine_id", "device"], how="left"
+        )
+    return frame
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """The rows of ``ReportData`` that belong to one model."""
+
+    name: str
+    points: pd.DataFrame
+    kinds: pd.DataFrame
+    layers: pd.DataFrame
+    checkpoints: pd.DataFrame
+    parents: pd.DataFrame
+    correctness: pd.DataFrame
+
+    @property
+    def targets(self) -> list[str]:
+        """Labels of the (machine, device) pairs this model was measured on."""
+        labels = set(self.points["target"]) | set(self.kinds["target"])
+        return sorted(str(t) for t in labels if isinstance(t, str))
+
+
+def for_model(data: ReportData, model: str) -> ModelData:
+    """Select one model's rows from every frame."""
+    def rows(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["model"] == model].reset_index(drop=True)
+
+    return ModelData(model, rows(data.points), rows(data.kinds), rows(data.layers),
+                     rows(data.checkpoints), rows(data.parents), rows(data.correctness))
