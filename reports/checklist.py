@@ -20,8 +20,9 @@ from reports.fmt import pct, times
 
 MET, NOT_MET, NOT_SHOWN = "met", "not met", "not shown"
 
-#: recipe_params keys that name the dense checkpoint a oneshot / gmp run started from.
-PARENT_KEYS = ("parent", "parent_checkpoint", "parent_key", "dense_parent", "init_from")
+#: recipe_params keys naming the dense checkpoint a oneshot / gmp run started from, most
+#: specific first (patterns/training/recipes: 'init_weights_hash', else the 'init' path).
+PARENT_KEYS = ("init_weights_hash", "init")
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,8 @@ SELECT *, count(*) OVER (PARTITION BY model) AS model_rows
 FROM table_rows
 QUALIFY row_number() OVER (
     PARTITION BY model
-    ORDER BY machine_id, device, threads, batch, layer, pattern = 'dense' DESC, pattern, density DESC
+    ORDER BY machine_id, device, threads, batch, layer, pattern = 'dense' DESC, pattern,
+             density DESC
 ) <= {LAYER_TABLE_CAP}
 ORDER BY model, machine_id, device, threads, batch, layer, pattern = 'dense' DESC, pattern,
          density DESC

@@ -48,7 +48,8 @@ def _layout(**extra: Any) -> dict[str, Any]:
         "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff",
         "margin": {"l": 64, "r": 24, "t": 36, "b": 56},
         "hoverlabel": {"font": {"family": _FONT, "size": 12}, "align": "left"},
-        "legend": {"orientation": "h", "y": -0.22, "x": 0, "font": {"size": 12}},
+        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0,
+                   "font": {"size": 12}},
         "height": 440,
     }
     layout.update(extra)
@@ -119,7 +120,8 @@ def layer_speedups(kinds: pd.DataFrame) -> dict[str, Any]:
     gap = 0.06
     width = (1 - gap * (len(present) - 1)) / max(len(present), 1)
     data: list[dict[str, Any]] = []
-    layout = _layout(height=380, margin={"l": 64, "r": 24, "t": 44, "b": 56})
+    layout = _layout(height=440, margin={"l": 64, "r": 24, "t": 44, "b": 120},
+                     legend={"orientation": "h", "y": -0.25, "yanchor": "top", "x": 0})
     shown: set[str] = set()
     annotations, shapes = [], []
     for i, kind in enumerate(present):
@@ -187,6 +189,6 @@ def target_comparison(points: pd.DataFrame) -> dict[str, Any]:
         barmode="group", height=420, margin={"l": 64, "r": 24, "t": 24, "b": 150},
         xaxis={**_AXIS, "categoryorder": "array", "categoryarray": order, "tickangle": -35},
         yaxis={**_AXIS, "title": {"text": "speedup over torch dense"}, "ticksuffix": "×"},
-        legend={"orientation": "h", "y": 1.08, "x": 0},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
     )}
 

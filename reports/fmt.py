@@ -117,17 +117,23 @@ def short(value: Any, length: int = 10) -> str:
     return MISSING if is_missing(value) else str(value)[:length]
 
 
-def _param(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+def _param_text(key: str, value: Any) -> str:
+    """'sparsity' as a percentage, other words bare ('layer', 'l1'), numbers as 'k=4'."""
+    if key == "sparsity" and isinstance(value, int | float):
+        return f"{value * 100:g}%"
+    if isinstance(value, str):
+        return value
+    return f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
 
 
 def pattern_label(pattern: str, params_json: str | None) -> str:
-    """A short, stable label for a pattern and its parameters: 'cs(k=4, d=16)', 'dense'."""
+    """A short, stable label for a pattern and its parameters: 'cs(k=4,d=16)',
+    'unstructured(75%,layer)', 'dense'."""
     try:
         params = json.loads(params_json) if params_json else {}
     except (TypeError, ValueError):
         params = {}
     if not isinstance(params, dict) or not params:
         return pattern
-    inner = ", ".join(f"{k}={_param(v)}" for k, v in params.items())
+    inner = ",".join(_param_text(k, v) for k, v in params.items())
     return f"{pattern}({inner})"

@@ -130,7 +130,7 @@ def _checkpoints(spec: SampleSpec) -> list[dict]:
                     "model": model, "dataset": spec.dataset, "pattern": pattern,
                     "pattern_params": params, "requested_sparsity": 1 - density,
                     "nominal_density": density, "actual_density": density * 0.995 + 0.005,
-                    "recipe": recipe, "recipe_params": {"lr": 0.1, "parent": parent}
+                    "recipe": recipe, "recipe_params": {"lr": 0.1, "init_weights_hash": parent}
                     if recipe == "oneshot" else {"lr": 0.1}, "seed": seed, "epochs": 5,
                     "top1": 0.92 - (cost + noise) / 100, "top5": 0.995 - cost / 400,
                     "layer_table": [], "mask_hash": f"mask-{model}-{pattern}-{seed}",

@@ -85,7 +85,7 @@ def build_site(db: str | Path, out: str | Path) -> Site:
     _write_assets(out)
     env = _environment()
     notices = find_missing(data, str(db))
-    common = {"generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    common = {"generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
               "db_name": Path(db).name, "db_path": str(db), "all_models": data.models}
     index = out / "index.html"
     index.write_text(env.get_template("index.html").render(
