@@ -100,12 +100,15 @@ def accuracy_latency(points: pd.DataFrame) -> dict[str, Any]:
         "line": {"color": "#111827", "width": 1.5, "dash": "dot", "shape": "hv"},
         "marker": {"size": 15, "color": "rgba(0,0,0,0)", "line": {"color": "#111827",
                                                                   "width": 2}},
-        "text": frontier["pattern_label"].tolist(), "textposition": "top left",
+        "text": frontier["pattern_label"].tolist(),
+        "textposition": ["top right"] * (len(frontier) - 1) + ["top left"],
         "textfont": {"size": 11, "color": "#111827"},
         "hovertext": frontier["hover"].tolist(), "hoverinfo": "text",
     })
     spread = points["latency_ms"].max() / max(points["latency_ms"].min(), 1e-12)
     return {"data": data, "layout": _layout(
+        legend={"orientation": "v", "x": 1.02, "y": 1, "yanchor": "top"},
+        margin={"l": 64, "r": 24, "t": 24, "b": 56},
         xaxis={**_AXIS, "title": {"text": "latency (ms, lower is better)"},
                "type": "log" if spread > 8 else "linear"},
         yaxis={**_AXIS, "title": {"text": "top-1 (%)"}, "ticksuffix": " %"},

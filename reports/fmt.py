@@ -117,6 +117,10 @@ def short(value: Any, length: int = 10) -> str:
     return MISSING if is_missing(value) else str(value)[:length]
 
 
+#: Parameters shown first, in this order (PATTERNS.md's notation: nm n:m, block n, cs k, d).
+_KEY_ORDER = {"n": 0, "m": 1, "k": 2, "d": 3, "sparsity": 4}
+
+
 def _param_text(key: str, value: Any) -> str:
     """'sparsity' as a percentage, other words bare ('layer', 'l1'), numbers as 'k=4'."""
     if key == "sparsity" and isinstance(value, int | float):
@@ -135,5 +139,6 @@ def pattern_label(pattern: str, params_json: str | None) -> str:
         params = {}
     if not isinstance(params, dict) or not params:
         return pattern
-    inner = ",".join(_param_text(k, v) for k, v in params.items())
+    ordered = sorted(params.items(), key=lambda kv: (_KEY_ORDER.get(kv[0], len(_KEY_ORDER)), kv[0]))
+    inner = ",".join(_param_text(k, v) for k, v in ordered)
     return f"{pattern}({inner})"
