@@ -102,7 +102,7 @@ def accuracy_latency(points: pd.DataFrame) -> dict[str, Any]:
                                                                   "width": 2}},
         "text": frontier["pattern_label"].tolist(),
         "textposition": ["top right"] * (len(frontier) - 1) + ["top left"],
-        "textfont": {"size": 11, "color": "#111827"},
+        "textfont": {"size": 11, "color": "#111827"}, "cliponaxis": False,
         "hovertext": frontier["hover"].tolist(), "hoverinfo": "text",
     })
     spread = points["latency_ms"].max() / max(points["latency_ms"].min(), 1e-12)
@@ -111,8 +111,17 @@ def accuracy_latency(points: pd.DataFrame) -> dict[str, Any]:
         margin={"l": 64, "r": 24, "t": 24, "b": 56},
         xaxis={**_AXIS, "title": {"text": "latency (ms, lower is better)"},
                "type": "log" if spread > 8 else "linear"},
-        yaxis={**_AXIS, "title": {"text": "top-1 (%)"}, "ticksuffix": " %"},
+        yaxis={**_AXIS, "title": {"text": "top-1 (%)"}, "ticksuffix": " %",
+               "range": _padded(points["top1"] - points["top1_std"].fillna(0),
+                                points["top1"] + points["top1_std"].fillna(0))},
     )}
+
+
+def _padded(low: pd.Series, high: pd.Series) -> list[float]:
+    """An axis range around the data with room above for the frontier labels."""
+    lo, hi = float(low.min()), float(high.max())
+    span = max(hi - lo, 0.5)
+    return [lo - 0.08 * span, hi + 0.18 * span]
 
 
 def layer_speedups(kinds: pd.DataFrame) -> dict[str, Any]:
