@@ -101,20 +101,26 @@ def accuracy_latency(points: pd.DataFrame) -> dict[str, Any]:
         "marker": {"size": 15, "color": "rgba(0,0,0,0)", "line": {"color": "#111827",
                                                                   "width": 2}},
         "text": frontier["pattern_label"].tolist(),
-        "textposition": ["top right"] * (len(frontier) - 1) + ["top left"],
+        "textposition": _label_sides(frontier["latency_ms"], points["latency_ms"]),
         "textfont": {"size": 11, "color": "#111827"}, "cliponaxis": False,
         "hovertext": frontier["hover"].tolist(), "hoverinfo": "text",
     })
     spread = points["latency_ms"].max() / max(points["latency_ms"].min(), 1e-12)
     return {"data": data, "layout": _layout(
         legend={"orientation": "v", "x": 1.02, "y": 1, "yanchor": "top"},
-        margin={"l": 64, "r": 24, "t": 24, "b": 56},
+        margin={"l": 80, "r": 24, "t": 24, "b": 56},
         xaxis={**_AXIS, "title": {"text": "latency (ms, lower is better)"},
                "type": "log" if spread > 8 else "linear"},
-        yaxis={**_AXIS, "title": {"text": "top-1 (%)"}, "ticksuffix": " %",
+        yaxis={**_AXIS, "title": {"text": "top-1 (%)", "standoff": 12}, "ticksuffix": " %",
                "range": _padded(points["top1"] - points["top1_std"].fillna(0),
                                 points["top1"] + points["top1_std"].fillna(0))},
     )}
+
+
+def _label_sides(x: pd.Series, all_x: pd.Series) -> list[str]:
+    """Frontier labels point inwards: right of points in the left half, left of the others."""
+    middle = (float(all_x.min()) + float(all_x.max())) / 2
+    return ["top right" if v < middle else "top left" for v in x.tolist()]
 
 
 def _padded(low: pd.Series, high: pd.Series) -> list[float]:
