@@ -139,6 +139,7 @@ def pattern_label(pattern: str, params_json: str | None) -> str:
         params = {}
     if not isinstance(params, dict) or not params:
         return pattern
-    ordered = sorted(params.items(), key=lambda kv: (_KEY_ORDER.get(kv[0], len(_KEY_ORDER)), kv[0]))
+    ordered = sorted(((k, v) for k, v in params.items() if v is not None),
+                     key=lambda kv: (_KEY_ORDER.get(kv[0], len(_KEY_ORDER)), kv[0]))
     inner = ",".join(_param_text(k, v) for k, v in ordered)
     return f"{pattern}({inner})"

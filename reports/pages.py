@@ -179,7 +179,7 @@ def model_context(data: ReportData, name: str, notices: list[Missing]) -> dict[s
         "layer_rows": records(layer_rows),
         "layer_total": int(layer_rows["model_rows"].max()) if len(layer_rows) else 0,
         "checkpoints": records(model.checkpoints),
-        "notices": [n for n in notices if n.key in ("accuracy", "layer-latency", "baseline")],
+        "notices": [n for n in notices if n.key in ("accuracy", "baseline")],
         "has_accuracy": bool(model.points["top1"].notna().any()),
         "has_layers": bool(len(model.kinds)),
         **_environment(data, model),
