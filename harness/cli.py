@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
-        print("sparsebench: interrupted; rerun the same command to resume", file=sys.stderr)
+        print("sparsebench: interrupted; rerun the same command to resume "
+              "(sparsebench train: add --resume)", file=sys.stderr)
         return 130
     except ValueError as exc:
         _report(exc)
