@@ -19,9 +19,7 @@ from harness.kernel_bench import (
     sweep_levels,
     verified_conv,
 )
-from harness.timing import measure, passive_openmp
-
-passive_openmp()  # before setup imports torch and kernels_c
+from harness.timing import measure
 
 LAYERS = list(REPRESENTATIVE_LAYERS)
 PATTERNS = list(DEFAULT_PATTERNS)

@@ -199,3 +199,9 @@ def git_state(path: str | Path = ".") -> tuple[str | None, bool | None]:
         return None, None
     status = _run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"])
     return commit.strip(), bool(status and status.strip())
+
+
+def openmp_env() -> dict[str, str]:
+    """OpenMP settings of this process (wait policy, affinity): they change multi-thread
+    timings a lot, so every run records them."""
+    return {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "GOMP_", "KMP_"))}

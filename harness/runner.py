@@ -52,7 +52,7 @@ def run_sweep(spec: SweepSpec, spec_text: str, *, db_path: Path, out_dir: Path,
               progress: bool = True) -> SweepSummary:
     """Run every job of ``spec`` not already stored; returns what was done and how long."""
     import results
-    from harness.environment import capture_machine, capture_software, git_state
+    from harness.environment import capture_machine, capture_software, git_state, openmp_env
 
     out_dir.mkdir(parents=True, exist_ok=True)
     store = results.Store(db_path)
@@ -67,7 +67,7 @@ def run_sweep(spec: SweepSpec, spec_text: str, *, db_path: Path, out_dir: Path,
 
     _close_stale_runs(store, spec_text)
     run_id = store.begin_run(spec.name, spec_text, machine, software, commit, dirty,
-                             notes={"notes": list(notes)} if notes else None)
+                             notes={"notes": list(notes), "openmp_env": openmp_env()})
     ctx = SweepContext(spec, store, run_id, out_dir, results.machine_id(machine),
                        results.software_id(software),
                        {name: BACKENDS[name].build_info() for name in usable})

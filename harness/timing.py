@@ -5,15 +5,13 @@ median (distribution-free, from order statistics) is within ``target_rel_ci`` of
 median, or the time budget / ``max_repeats`` ends; ``min_repeats`` always run. It records
 the summary statistics the results store keeps (median, min, p90, stdev, repeats) and
 ``timed_s``, the time spent inside timed calls, so a caller can report its own overhead.
-``pinned_threads`` fixes torch's intra-op thread count for the measured call;
-``passive_openmp`` makes idle OpenMP workers sleep instead of spin.
+``pinned_threads`` fixes torch's intra-op thread count for the measured call.
 """
 
 from __future__ import annotations
 
 import gc
 import math
-import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -161,13 +159,3 @@ def pinned_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def passive_openmp() -> None:
-    """Set ``OMP_WAIT_POLICY=PASSIVE`` unless the user chose a policy.
-
-    torch and the C kernels each bring an OpenMP runtime; on a busy 2-core machine their
-    spinning idle workers stalled 2-thread calls by 16-100 ms (ResNet-50 layer3.1.conv1:
-    16 ms instead of 0.6 ms). Only effective before torch or kernels_c is first imported.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

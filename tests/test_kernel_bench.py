@@ -56,8 +56,7 @@ def test_bad_arguments_raise_value_error():
         bench_layer(SMALL, patterns.make("dense"), "c", 0, 1, 0.1)
 
 
-def test_kernels_command_prints_writes_csv_and_db(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # what the command sets; restored after
+def test_kernels_command_prints_writes_csv_and_db(tmp_path, capsys):
     csv, db = tmp_path / "rows.csv", tmp_path / "r.duckdb"
     code = main(["kernels", "--models", "mobilenet_v2", "--layers", "1", "--patterns", "nm",
                  "--sparsities", "0.5", "--threads", "1", "--budget", "0.02",

@@ -1,7 +1,6 @@
 """harness.timing: adaptive repeats stay bounded and the statistics are consistent."""
 
 import math
-import os
 import time
 
 import pytest
@@ -10,7 +9,6 @@ from harness.timing import (
     Timing,
     measure,
     median_ci,
-    passive_openmp,
     percentile,
     pinned_threads,
     relative_ci,
@@ -88,12 +86,3 @@ def test_pinned_threads_restores_torch_threads():
     assert torch.get_num_threads() == before
     with pytest.raises(ValueError), pinned_threads(0):
         pass
-
-
-def test_passive_openmp_respects_an_explicit_policy(monkeypatch):
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    passive_openmp()
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    passive_openmp()
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

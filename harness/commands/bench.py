@@ -23,9 +23,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.timing import passive_openmp
-
-    passive_openmp()  # before torch and kernels_c start their OpenMP runtimes
     from harness.runner import run_sweep
     from harness.spec import load_preset, load_spec_file
     from harness.summary import print_pareto, print_summary

@@ -7,10 +7,10 @@ import argparse
 import functools
 import json
 import math
-import os
 from typing import Any
 
 from harness.commands import register
+from harness.environment import openmp_env
 from harness.kernel_bench import (
     DEFAULT_MODELS,
     DEFAULT_PATTERNS,
@@ -111,7 +111,7 @@ def _print_summary(df: Any) -> None:
     print(dense_by_kind(df).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     not_ok = df[df.status != "ok"].groupby("status").size().to_dict()
     print(f"\nrows: {len(df)}; not timed: {not_ok or 'none'}; OpenMP env: "
-          f"{_threading_env() or 'defaults'} (timings on a shared CPU are noisy)")
+          f"{openmp_env() or 'defaults'} (timings on a shared CPU are noisy)")
 
 
 def _open_store(path: str, args: argparse.Namespace) -> tuple[Any, str]:
@@ -123,18 +123,10 @@ def _open_store(path: str, args: argparse.Namespace) -> tuple[Any, str]:
     spec = json.dumps({k: v for k, v in vars(args).items() if not k.startswith("_")},
                       sort_keys=True)
     return store, store.begin_run("kernels", spec, capture_machine(), capture_software(),
-                                  commit, dirty, notes={"env": _threading_env()})
-
-
-def _threading_env() -> dict[str, str]:
-    """OpenMP settings of this process: they change 2-thread timings on a shared CPU a lot."""
-    return {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "GOMP_", "KMP_"))}
+                                  commit, dirty, notes={"env": openmp_env()})
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.timing import passive_openmp
-
-    passive_openmp()  # before torch and kernels_c load their OpenMP runtimes
     import pandas as pd
 
     import kernels_c
