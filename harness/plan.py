@@ -102,9 +102,6 @@ class Plan:
     layers: tuple[LayerJob, ...]
     models: tuple[ModelJob, ...]
 
-    def __len__(self) -> int:
-        return len(self.train) + len(self.layers) + len(self.models)
-
     def in_order(self) -> list[TrainJob | LayerJob | ModelJob]:
         """Training first, then the latency jobs grouped by the weights they measure, so
         each checkpoint is loaded once."""
