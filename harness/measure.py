@@ -199,32 +199,24 @@ def run_model(job: ModelJob, ctx: SweepContext) -> None:
         reference = loaded.model.to(job.device)(x)
     model = backend_model(loaded.model, job.backend, loaded.layer_patterns, _dense(),
                           device=job.device, threads=job.threads)
-    kernels = {type(m).__name__ for m in model.modules()}
-    isa = BACKENDS[job.backend].build_info().get("isa", "")
-    nonzero = sum(int((m.weight != 0).sum()) for m in loaded.model.modules()
-                  if isinstance(m, nn.Conv2d | nn.Linear))
-    total = sum(m.weight.numel() for m in loaded.model.modules()
-                if isinstance(m, nn.Conv2d | nn.Linear))
-    flops = sum(layer.flops(job.batch) for layer in loaded.layers.values())
-    pruned = [loaded.layers[n] for n in loaded.layer_patterns if n in loaded.layers]
+    isa = ctx.build_info.get(job.backend, {}).get("isa", "")
+    weights = [m.weight for m in loaded.model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    nonzero = sum(int(w.count_nonzero()) for w in weights)
+    density = {name: patterns.density(loaded.model.get_submodule(name).weight != 0)
+               for name in loaded.layer_patterns if name in loaded.layers}
     source = job.source
     pattern = patterns.make(source.pattern, **source.params)
-    row = _base_row(job, ctx, f"{job.backend}-model" if "BackendConv" in kernels
-                    else "torch-model", str(isa), source.pattern, source.params,
+    row = _base_row(job, ctx, f"{job.backend}-model", str(isa), source.pattern, source.params,
                     source.requested_sparsity)
     row.update({
         "scope": "model", "model": source.model, "layer": None, "layer_kind": None,
-        "nominal_density": pattern.nominal_density, "actual_density": nonzero / total,
+        "nominal_density": pattern.nominal_density,
+        "actual_density": nonzero / sum(w.numel() for w in weights),
         "height": size, "width": size, "in_channels": channels,
-        "flops_dense": flops,
-        "flops_nonzero": flops - sum(layer.flops(job.batch) * (1 - _layer_density(
-            loaded.model, layer.name)) for layer in pruned),
+        "flops_dense": sum(layer.flops(job.batch) for layer in loaded.layers.values()),
+        "flops_nonzero": sum(layer.flops(job.batch, density.get(name, 1.0))
+                             for name, layer in loaded.layers.items()),
         "checkpoint_key": loaded.checkpoint_key, "mask_hash": loaded.mask_hash,
     })
     row.update(_checked_timing(model, x, reference, MODEL_TOLERANCE, job.threads, ctx))
     ctx.add_measurement(row)
-
-
-def _layer_density(model: nn.Module, name: str) -> float:
-    weight = model.get_submodule(name).weight
-    return float((weight != 0).float().mean())
