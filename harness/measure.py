@@ -19,7 +19,7 @@ from torch import nn
 from harness.backends import BACKENDS
 from harness.context import SweepContext, executor, job_key
 from harness.layers import ConvLayer, conv_layers
-from harness.model_latency import backend_model, max_relative_error
+from harness.model_latency import BackendConv, backend_model, max_relative_error
 from harness.plan import LayerJob, ModelJob, TrainJob
 from harness.timing import measure, pinned_threads
 
@@ -199,7 +199,8 @@ def run_model(job: ModelJob, ctx: SweepContext) -> None:
         reference = loaded.model.to(job.device)(x)
     model = backend_model(loaded.model, job.backend, loaded.layer_patterns, _dense(),
                           device=job.device, threads=job.threads)
-    isa = ctx.build_info.get(job.backend, {}).get("isa", "")
+    used = {m.prepared.isa for m in model.modules() if isinstance(m, BackendConv)}
+    isa = ",".join(sorted(used)) or ctx.build_info.get(job.backend, {}).get("isa", "")
     weights = [m.weight for m in loaded.model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     nonzero = sum(int(w.count_nonzero()) for w in weights)
     density = {name: patterns.density(loaded.model.get_submodule(name).weight != 0)
