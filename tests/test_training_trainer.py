@@ -12,6 +12,7 @@ from patterns.checkpoint import load_checkpoint
 from patterns.training import TrainConfig, train
 from patterns.training.recipe import RECIPES, register_recipe
 from patterns.training.recipes.gmp import GMP
+from patterns.training.trainer import mask_change
 
 TINY = "tiny_test_cnn"
 
@@ -112,10 +113,23 @@ def test_oneshot_prunes_the_dense_checkpoint_and_keeps_the_mask(tmp_path):
     assert shot.checkpoint.meta["recipe_params"]["init_weights_hash"] == (
         dense.checkpoint.weights_hash
     )
+    assert [h["mask_change"] for h in shot.checkpoint.meta["history"]] == [0.0]
     with pytest.raises(ValueError, match="not dense"):
         train(_config(tmp_path / "again", pattern="cs", pattern_params={"k": 4},
                       recipe="oneshot", recipe_params={"init": str(shot.path)}, epochs=1))
     assert not (tmp_path / "again").exists()
+
+
+def test_history_says_how_far_the_masks_moved_each_epoch(tmp_path):
+    result = train(_config(tmp_path / "subp", pattern="block",
+                           pattern_params={"n": 4, "sparsity": 0.5}, recipe="subp", epochs=3))
+    changes = [h["mask_change"] for h in result.checkpoint.meta["history"]]
+    assert len(changes) == 3 and all(0.0 <= c <= 1.0 for c in changes)
+    # the masks start all ones and end half zeros: at least half the entries flipped
+    assert sum(changes) >= 0.5
+    before = {"a": torch.tensor([True, True, False, False])}
+    after = {"a": torch.tensor([True, False, True, False])}
+    assert mask_change(before, after) == 0.5 and mask_change({}, {}) == 0.0
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,9 @@ optional label smoothing; seeded and deterministic (model init from ``torch.manu
 batch order and augmentation re-seeded per epoch), a tqdm progress bar (epoch, loss,
 accuracy, ETA), a resumable training state written atomically after every epoch, and at the
 end a verified sparsebench checkpoint with the test top-1/top-5 of the *masked* model.
+Its ``history`` has one entry per epoch: mean loss, train accuracy, cumulative seconds and
+``mask_change`` (the fraction of mask entries that flipped during the epoch; a recipe whose
+masks still churn late in training is a recipe whose final mask the model never adapted to).
 
 Pruning is entirely the recipe's business: each pruned layer's weight is parametrized by
 ``recipe.forward_weight`` and the trainer calls the recipe's hooks (see ``recipe.py``);
@@ -246,6 +249,16 @@ def _build(cfg: TrainConfig, pattern, recipe: Recipe, state: dict | None) -> _Ru
     return run
 
 
+def mask_change(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> float:
+    """Fraction of the pruned layers' mask entries that differ between ``before`` and
+    ``after`` (0 when nothing is pruned): how far a recipe's masks moved in one epoch."""
+    total = sum(mask.numel() for mask in after.values())
+    if not total:
+        return 0.0
+    flipped = sum(int((before[name] != mask).sum()) for name, mask in after.items())
+    return flipped / total
+
+
 def _train_epochs(run: _Run, state_path: Path) -> None:
     """Epochs ``run.start`` .. end, saving the training state after each."""
     cfg, model, recipe, optimizer = run.cfg, run.model, run.recipe, run.optimizer
@@ -253,6 +266,7 @@ def _train_epochs(run: _Run, state_path: Path) -> None:
     warmup = round(min(cfg.warmup_epochs, 0.2 * cfg.epochs) * run.steps)
     bar = tqdm(total=total, initial=run.start * run.steps, disable=not cfg.progress,
                unit="step", mininterval=0.5 if sys.stderr.isatty() else 30.0, file=sys.stderr)
+    masks_before = recipe.final_masks()
     for epoch in range(run.start, cfg.epochs):
         t0 = time.perf_counter()
         bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
@@ -284,8 +298,11 @@ def _train_epochs(run: _Run, state_path: Path) -> None:
             raise RuntimeError(f"training diverged in epoch {epoch + 1} (loss is not finite); "
                                "lower --lr")
         run.seconds += time.perf_counter() - t0
+        masks_after = recipe.final_masks()
         run.history.append({"epoch": epoch + 1, "loss": loss_sum / seen,
-                            "train_acc": 100 * correct / seen, "seconds": run.seconds})
+                            "train_acc": 100 * correct / seen, "seconds": run.seconds,
+                            "mask_change": mask_change(masks_before, masks_after)})
+        masks_before = masks_after
         _save_state(state_path, run, epoch + 1)
     bar.close()
 
