@@ -40,12 +40,12 @@ def test_regrow_prefers_high_scores():
     assert picked.mean() > 10  # softmax(z) favours the top blocks
 
 
-def _subp_on_conv(epochs: int, sparsity: float = 0.75):
+def _subp_on_conv(epochs: int, sparsity: float = 0.75, **params):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.Conv2d(16, 32, 3))
     pattern = patterns.make("block", n=4, sparsity=sparsity)
     plan = patterns.apply(model, pattern)
-    recipe = SUBP(pattern)
+    recipe = SUBP(pattern, **params)
     recipe.setup(RecipeContext(model, pattern, plan, epochs, 10, seed=0))
     return model, pattern, recipe
 
@@ -74,3 +74,32 @@ def test_subp_refuses_global_balance_and_other_patterns():
         SUBP(patterns.make("block", n=4, sparsity=0.5, balance="global"))
     with pytest.raises(ValueError, match="uniform 1xN"):
         SUBP(patterns.make("nm", n=2, m=4))
+
+
+def _masks_after_the_ramp(score: str) -> list[torch.Tensor]:
+    """Epoch masks from the end of the ramp on, the weights redrawn before every epoch (what
+    the straight-through gradient can do to pruned weights between two mask updates)."""
+    epochs = 6
+    model, _, recipe = _subp_on_conv(epochs, score=score)
+    masks = []
+    for epoch in range(epochs):
+        with torch.no_grad():
+            model[1].weight.normal_()
+        recipe.on_epoch_start(epoch)
+        if epoch >= recipe.e1:
+            masks.append(recipe.masks["1"].clone())
+    return masks
+
+
+def test_masked_score_keeps_the_mask_once_the_ramp_is_over():
+    masked = _masks_after_the_ramp("masked")
+    assert len(masked) >= 2 and all(torch.equal(m, masked[0]) for m in masked)
+    dense = _masks_after_the_ramp("dense")  # ranks the redrawn dense weights: churns
+    assert not all(torch.equal(m, dense[0]) for m in dense)
+
+
+def test_subp_refuses_an_unknown_score():
+    import pytest
+
+    with pytest.raises(ValueError, match="score='l1' is not one of dense, masked"):
+        SUBP(patterns.make("block", n=4, sparsity=0.5), score="l1")

@@ -1,8 +1,12 @@
 """``subp``: SUBP-style uniform 1×N block sparsity trained from scratch.
 
 Per epoch ``e`` and pruned layer (PATTERNS.md, block):
-1. the target mask ``M_p`` = the block pattern's own mask of ``|W|`` (every block-row keeps
-   ``round((1-p)·Cin)`` blocks, by the pattern's criterion: l1, l2 or bpar);
+1. the target mask ``M_p`` = the block pattern's own mask of the ranked weights (every
+   block-row keeps ``round((1-p)·Cin)`` blocks, by the pattern's criterion: l1, l2 or bpar);
+   the ranked weights are ``score="dense"``: ``W``, the dense weights the straight-through
+   gradient also trains, or ``score="masked"``: ``W ⊙ M`` of the previous epoch, so a pruned
+   block comes back only through regrowth (what the SUBP authors' main implementation,
+   ``regrow_uniform_block_v2``, ranks). PATTERNS.md does not say which;
 2. ``r(e) = clip(((e - e0)/(e1 - e0))**3, 0, 1)`` and per block-row
    ``round((p - p·r(e))·Cin)`` of the pruned blocks are sampled back (without replacement)
    with probability ``softmax(z / tau)``, where ``z`` is the block score (the pattern's
@@ -27,6 +31,12 @@ from patterns.block import CRITERIA, blocks_view
 from patterns.training.recipe import MaskedRecipe, RecipeContext, register_recipe
 from patterns.training.schedules import cubic_ramp, epoch_window, subp_regrow_count
 from patterns.training.ste import DEFAULT_DECAY
+
+# ``score`` parameter -> the weights the per-epoch mask ranks, from (dense W, previous mask)
+RANKED_WEIGHTS = {
+    "dense": lambda weight, mask: weight,
+    "masked": lambda weight, mask: weight * mask,
+}
 
 
 def block_scores(weight: torch.Tensor, n: int, criterion: str) -> torch.Tensor:
@@ -66,13 +76,19 @@ def regrow(
 @register_recipe("subp")
 class SUBP(MaskedRecipe):
     summary = "uniform 1xN from scratch: per-epoch mask, cubic rate, importance-sampled regrowth"
-    defaults = {"decay": DEFAULT_DECAY, "tau": 1.0, "ramp_start": 0.0, "ramp_end": 0.5}
+    defaults = {"decay": DEFAULT_DECAY, "tau": 1.0, "ramp_start": 0.0, "ramp_end": 0.5,
+                "score": "dense"}
 
     def check_pattern(self, pattern: Any) -> None:
         if pattern.name != "block" or pattern.params.get("balance") != "uniform":
             raise ValueError(
                 f"recipe subp trains uniform 1xN blocks, not {pattern.describe()}; "
                 "use --pattern block --balance uniform, or --recipe gmp/oneshot"
+            )
+        if self.params["score"] not in RANKED_WEIGHTS:
+            raise ValueError(
+                f"recipe subp: score={self.params['score']!r} is not one of "
+                f"{', '.join(RANKED_WEIGHTS)}; e.g. --recipe-param score=masked"
             )
 
     def setup(self, ctx: RecipeContext) -> None:
@@ -86,8 +102,9 @@ class SUBP(MaskedRecipe):
         n = self.pattern.params["n"]
         r = cubic_ramp(epoch, self.e0, self.e1)
         gen = torch.Generator().manual_seed(self.ctx.seed * 1_000_003 + epoch)
+        ranked = RANKED_WEIGHTS[self.params["score"]]
         for name in self.masks:
-            weight = self.dense_weight(name).detach()
+            weight = ranked(self.dense_weight(name).detach(), self.masks[name])
             full = self.pattern.mask(weight)
             cin = weight.shape[1]
             block_mask = block_mask_of(full, n)
