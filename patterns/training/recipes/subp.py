@@ -6,7 +6,11 @@ Per epoch ``e`` and pruned layer (PATTERNS.md, block):
    the ranked weights are ``score="dense"``: ``W``, the dense weights the straight-through
    gradient also trains, or ``score="masked"``: ``W ⊙ M`` of the previous epoch, so a pruned
    block comes back only through regrowth (what the SUBP authors' main implementation,
-   ``regrow_uniform_block_v2``, ranks). PATTERNS.md does not say which;
+   ``regrow_uniform_block_v2``, ranks). PATTERNS.md does not say which; the default is
+   ``masked``: ResNet-20, Fashion-MNIST, 1x4 at 75 %, 5 epochs, seed 0 (2026-11-21):
+   ``masked`` 91.37 % top-1; ``dense`` 89.28 % (train accuracy falling 88.2 -> 87.6 in the
+   last two epochs) and 90.81 % with decay=2e-3, whose last epoch still swapped 3.3 % of
+   the mask entries (``masked``: none);
 2. ``r(e) = clip(((e - e0)/(e1 - e0))**3, 0, 1)`` and per block-row
    ``round((p - p·r(e))·Cin)`` of the pruned blocks are sampled back (without replacement)
    with probability ``softmax(z / tau)``, where ``z`` is the block score (the pattern's
@@ -77,7 +81,7 @@ def regrow(
 class SUBP(MaskedRecipe):
     summary = "uniform 1xN from scratch: per-epoch mask, cubic rate, importance-sampled regrowth"
     defaults = {"decay": DEFAULT_DECAY, "tau": 1.0, "ramp_start": 0.0, "ramp_end": 0.5,
-                "score": "dense"}
+                "score": "masked"}
 
     def check_pattern(self, pattern: Any) -> None:
         if pattern.name != "block" or pattern.params.get("balance") != "uniform":
