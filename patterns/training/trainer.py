@@ -103,14 +103,16 @@ class TrainResult:
 
 def quick_settings() -> dict[str, int]:
     """The QUICK setting: one resnet20 Fashion-MNIST checkpoint in about a minute on 2 idle
-    cores (248 SGD steps of 128 images), still ranking the patterns.
+    cores (252 SGD steps of 128 images), still ranking the patterns.
 
-    Keys are ``TrainConfig`` fields. Measured (2026-11-21, shared and loaded 2-core machine,
-    so wall times are 2-6x an idle machine's): dense 78.9 % top-1 (2000 test images);
-    one-shot from that dense model at 75 %, fine-tuned with the same setting: unstructured
-    79.6, nm 1:4 79.5, cs k=4 79.0, block 1x4 78.6, filter 74.4 -- the order the longer
-    runs give (nm and cs are within noise of each other in both). Own recipes from scratch
-    rank less reliably at this size (block/subp 71.0).
+    Keys are ``TrainConfig`` fields. Measured with ``benchmarks/bench_training.py --quick``
+    (2026-11-21, idle 2-core machine, two runs at a time on one thread each): dense 78.85 %
+    top-1 on 2,000 test images in 36 s (2 threads); at 75 %, own recipes in 62-64 s: nm/srste
+    77.80, cs/cs 77.45, unstructured/gmp 76.80, filter/gmp 76.00, block/subp 75.40; oneshot
+    from that dense model, 2 fine-tuning epochs in 27-30 s: unstructured 77.95, nm 77.50,
+    cs 77.30, block 75.10, filter 72.45. Full data and 5 epochs give the same oneshot order
+    (92.13 / 91.97 / 91.76 / 90.64 / 89.44) and put the fine-grained patterns above block and
+    filter for the own recipes too; only block and filter swap there (91.37 vs 90.52).
     """
     return {"train_subset": 8000, "test_subset": 2000, "epochs": 4}
 
