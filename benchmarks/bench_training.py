@@ -1,10 +1,11 @@
 """The training table: dense ResNet-20 and every pattern at 75 % sparsity, each with its
-own recipe (from scratch) and with ``oneshot`` (pruned from that dense model, fine-tuned).
+own recipe (from scratch) and with ``oneshot`` (pruned from that seed's dense model and
+fine-tuned), for one or more seeds.
 
-Trains what ``OUT`` does not hold yet (``--jobs`` runs at a time, the cores shared between
-them; an interrupted run is resumed), then prints one Markdown row per checkpoint, read
-from the checkpoint's own metadata: top-1/top-5 on the test set, the gap to dense, the
-epochs and the training seconds.
+Trains what ``OUT/seed<S>/`` does not hold yet (``--jobs`` runs at a time, the cores
+shared between them; an interrupted run is resumed), then prints one Markdown row per run,
+read from the checkpoints' own metadata: test top-1 per seed, their mean, the gap to the
+dense mean over the same seeds, the epochs and the training seconds.
 
     python benchmarks/bench_training.py --out runs/train5             # full data, 5 epochs
     python benchmarks/bench_training.py --out runs/quick --quick      # the QUICK setting
@@ -15,11 +16,12 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import statistics
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from patterns.checkpoint import load_checkpoint
+from patterns.checkpoint import Checkpoint, load_checkpoint
 from patterns.training import TrainConfig, quick_settings, train
 
 # pattern -> (its parameters at 75 % sparsity, its own recipe)
@@ -30,24 +32,22 @@ AT_75 = {
     "cs": ({"k": 4}, "cs"),
     "filter": ({"sparsity": 0.75}, "gmp"),
 }
+RUNS = ["dense", *(f"own_{p}" for p in AT_75), *(f"oneshot_{p}" for p in AT_75)]
 
 
-def plan(args: argparse.Namespace) -> tuple[TrainConfig, list[TrainConfig]]:
-    """The dense run, and the pattern runs that follow it (own recipe, then oneshot)."""
-    out = Path(args.out)
+def plan(args: argparse.Namespace, seed: int) -> tuple[TrainConfig, list[TrainConfig]]:
+    """One seed's dense run, and the pattern runs that follow it (own recipe, oneshot)."""
+    out = Path(args.out) / f"seed{seed}"
     sizes = quick_settings() if args.quick else {"epochs": args.epochs}
-    base = TrainConfig(model=args.model, dataset=args.dataset, out=str(out / "dense"),
-                       seed=args.seed, resume=True, progress=False, **sizes)
-    dense_ckpt = str(out / "dense" / "checkpoint.pt")
-    runs = []
-    for name, (params, recipe) in AT_75.items():
-        runs.append(replace(base, out=str(out / f"own_{name}"), pattern=name,
-                            pattern_params=params, recipe=recipe))
-    for name, (params, _) in AT_75.items():
-        runs.append(replace(base, out=str(out / f"oneshot_{name}"), pattern=name,
-                            pattern_params=params, recipe="oneshot",
-                            recipe_params={"init": dense_ckpt}, epochs=args.finetune_epochs))
-    return base, runs
+    dense = TrainConfig(model=args.model, dataset=args.dataset, out=str(out / "dense"),
+                        seed=seed, resume=True, progress=False, **sizes)
+    runs = [replace(dense, out=str(out / f"own_{name}"), pattern=name, pattern_params=params,
+                    recipe=recipe) for name, (params, recipe) in AT_75.items()]
+    runs += [replace(dense, out=str(out / f"oneshot_{name}"), pattern=name,
+                     pattern_params=params, recipe="oneshot",
+                     recipe_params={"init": str(out / "dense" / "checkpoint.pt")},
+                     epochs=args.finetune_epochs) for name, (params, _) in AT_75.items()]
+    return dense, runs
 
 
 def train_all(dense: TrainConfig, runs: list[TrainConfig], jobs: int) -> None:
@@ -60,21 +60,30 @@ def train_all(dense: TrainConfig, runs: list[TrainConfig], jobs: int) -> None:
             print(f"trained {done.path}: top-1 {done.top1:.2f}%", flush=True)
 
 
-def table(dense: Path, runs: list[Path]) -> str:
-    """Markdown rows from the checkpoints' metadata (runs not trained yet are left out)."""
-    lines = ["| run | pattern | recipe | epochs | train images | top-1 | top-5 | gap to dense "
-             "| density | training s |", "|" + "---|" * 10]
-    dense_top1 = load_checkpoint(dense / "checkpoint.pt").top1
-    for path in [dense, *runs]:
-        if not (path / "checkpoint.pt").exists():
+def trained(out: Path, seeds: list[int], run: str) -> dict[int, Checkpoint]:
+    """The checkpoints of ``run`` that exist, by seed."""
+    paths = {seed: out / f"seed{seed}" / run / "checkpoint.pt" for seed in seeds}
+    return {seed: load_checkpoint(path) for seed, path in paths.items() if path.exists()}
+
+
+def table(out: Path, seeds: list[int]) -> str:
+    """Markdown rows from the checkpoints' metadata; runs not trained yet are left out."""
+    lines = ["| run | pattern | recipe | epochs | train images | top-1 by seed | mean top-1 "
+             "| gap to dense | training s |", "|" + "---|" * 9]
+    dense = {seed: c.top1 for seed, c in trained(out, seeds, "dense").items()}
+    for run in RUNS:
+        ckpts = trained(out, [s for s in seeds if s in dense], run)
+        if not ckpts:
             continue
-        ckpt = load_checkpoint(path / "checkpoint.pt")
-        meta = ckpt.meta
+        meta = next(iter(ckpts.values())).meta
+        top1 = statistics.mean(c.top1 for c in ckpts.values())
+        gap = top1 - statistics.mean(dense[s] for s in ckpts)
+        by_seed = " / ".join(f"{c.top1:.2f}" for c in ckpts.values())
+        seconds = statistics.mean(c.meta["train_seconds"] for c in ckpts.values())
         lines.append(
-            f"| {path.name} | {meta['pattern_describe']} | {meta['recipe']} | {meta['epochs']} "
-            f"| {meta['train']['train_images']} | {ckpt.top1:.2f} | {ckpt.top5:.2f} "
-            f"| {ckpt.top1 - dense_top1:+.2f} | {meta['actual_density']:.3f} "
-            f"| {meta['train_seconds']:.0f} |"
+            f"| {run} | {meta['pattern_describe']} | {meta['recipe']} | {meta['epochs']} "
+            f"| {meta['train']['train_images']} | {by_seed} | {top1:.2f} | {gap:+.2f} "
+            f"| {seconds:.0f} |"
         )
     return "\n".join(lines)
 
@@ -87,14 +96,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5, help="dense and own-recipe epochs")
     parser.add_argument("--finetune-epochs", type=int, default=2, help="oneshot fine-tuning")
     parser.add_argument("--quick", action="store_true", help="QUICK subset and epochs")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once")
     parser.add_argument("--table-only", action="store_true", help="train nothing")
     args = parser.parse_args()
-    dense, runs = plan(args)
     if not args.table_only:
-        train_all(dense, runs, args.jobs)
-    print(table(Path(dense.out), [Path(c.out) for c in runs]))
+        for seed in args.seeds:
+            train_all(*plan(args, seed), args.jobs)
+    print(table(Path(args.out), args.seeds))
 
 
 if __name__ == "__main__":
