@@ -77,6 +77,10 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, interrupt_recipe):
     assert resumed.checkpoint.mask_hash == whole.checkpoint.mask_hash
     assert (resumed.top1, resumed.top5) == (whole.top1, whole.top5)
     assert not (tmp_path / "cut" / "train_state.pt").exists()
+    again = train(_config(tmp_path / "cut", resume=True, **sparse))  # finished: reused
+    assert again.checkpoint.weights_hash == whole.checkpoint.weights_hash
+    with pytest.raises(ValueError, match="finished run with different settings"):
+        train(_config(tmp_path / "cut", resume=True, epochs=4, **sparse))
 
 
 def test_checkpoint_of_a_training_run(tmp_path):

@@ -174,6 +174,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     if final_path.exists():
         if cfg.resume:
             ckpt = load_checkpoint(final_path)
+            # checkpoints written before config_identity was recorded are taken as they are
+            if ckpt.meta.get("config_identity", cfg.identity()) != cfg.identity():
+                raise ValueError(
+                    f"{final_path} is a finished run with different settings; "
+                    "choose another --out or delete it"
+                )
             return TrainResult(final_path, ckpt, ckpt.top1, ckpt.top5,
                                ckpt.meta["train_seconds"], ckpt.meta["epochs"])
         raise ValueError(f"{final_path} already exists; choose another --out or delete it")
@@ -393,6 +399,7 @@ def _metadata(run: _Run, masks: dict[str, torch.Tensor], top1: float, top5: floa
         },
         "seed": cfg.seed,
         "epochs": cfg.epochs,
+        "config_identity": cfg.identity(),
         "top1": top1,
         "top5": top5,
         "layer_table": table,
