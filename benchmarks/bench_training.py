@@ -70,9 +70,10 @@ def table(out: Path, seeds: list[int]) -> str:
     """Markdown rows from the checkpoints' metadata; runs not trained yet are left out."""
     lines = ["| run | pattern | recipe | epochs | train images | top-1 by seed | mean top-1 "
              "| gap to dense | training s |", "|" + "---|" * 9]
-    dense = {seed: c.top1 for seed, c in trained(out, seeds, "dense").items()}
-    for run in RUNS:
-        ckpts = trained(out, [s for s in seeds if s in dense], run)
+    found = {run: trained(out, seeds, run) for run in RUNS}
+    dense = {seed: c.top1 for seed, c in found["dense"].items()}
+    for run, by_seed_found in found.items():
+        ckpts = {s: c for s, c in by_seed_found.items() if s in dense}
         if not ckpts:
             continue
         meta = next(iter(ckpts.values())).meta

@@ -174,8 +174,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     if final_path.exists():
         if cfg.resume:
             ckpt = load_checkpoint(final_path)
+            identity = cfg.identity()
             # checkpoints written before config_identity was recorded are taken as they are
-            if ckpt.meta.get("config_identity", cfg.identity()) != cfg.identity():
+            if ckpt.meta.get("config_identity", identity) != identity:
                 raise ValueError(
                     f"{final_path} is a finished run with different settings; "
                     "choose another --out or delete it"

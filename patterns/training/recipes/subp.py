@@ -83,16 +83,19 @@ class SUBP(MaskedRecipe):
     defaults = {"decay": DEFAULT_DECAY, "tau": 1.0, "ramp_start": 0.0, "ramp_end": 0.5,
                 "score": "masked"}
 
+    def __init__(self, pattern: Any, **params: Any) -> None:
+        super().__init__(pattern, **params)
+        if self.params["score"] not in RANKED_WEIGHTS:
+            raise ValueError(
+                f"recipe subp: score={self.params['score']!r} is not one of "
+                f"{', '.join(RANKED_WEIGHTS)}; e.g. --recipe-param score=masked"
+            )
+
     def check_pattern(self, pattern: Any) -> None:
         if pattern.name != "block" or pattern.params.get("balance") != "uniform":
             raise ValueError(
                 f"recipe subp trains uniform 1xN blocks, not {pattern.describe()}; "
                 "use --pattern block --balance uniform, or --recipe gmp/oneshot"
-            )
-        if self.params["score"] not in RANKED_WEIGHTS:
-            raise ValueError(
-                f"recipe subp: score={self.params['score']!r} is not one of "
-                f"{', '.join(RANKED_WEIGHTS)}; e.g. --recipe-param score=masked"
             )
 
     def setup(self, ctx: RecipeContext) -> None:
