@@ -1,6 +1,6 @@
-"""Python API of the C kernels (CONTRACTS.md): prepare / conv2d / available_isas /
-build_info / peak_gflops.  Thin wrappers: check the tensors, pack once, call C, turn a C
-error code into a one-line ValueError."""
+"""Python API of the C kernels (docs/CONTRACTS.md §kernels_c-python-api): prepare / conv2d /
+available_isas / build_info / peak_gflops.  Thin wrappers: check the tensors, pack once,
+call C, turn a C error code into a one-line ValueError."""
 
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ recomputes ``pattern.mask(weight)`` and refuses (ValueError) a weight that is no
 outside it; packed positions come from the mask, not from the non-zeros, so a kept weight
 that happens to be 0.0 still occupies its slot and balanced formats stay balanced.
 
-Reduction order (PATTERNS.md): r = (kh * Kw + kw) * Cin + ci.  Formats (src/sb.h):
+Reduction order (docs/PATTERNS.md §conventions): r = (kh * Kw + kw) * Cin + ci.
+Formats (src/sb.h, docs/CONTRACTS.md §c-packed-formats):
   dense, filter -> PANEL, full panels of ``PANEL_ROWS`` output rows (filter: kept rows
                    only, with a row map to their output channel and the removed ones to fill)
   block         -> PANEL, BSR with block-rows of n output channels x 1 input channel x taps

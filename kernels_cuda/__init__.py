@@ -1,6 +1,6 @@
 """CUDA sparse convolution kernels loaded through PyCUDA, with thin Python wrappers.
 
-Same API as ``kernels_c`` (CONTRACTS.md) for torch CUDA tensors::
+Same API as ``kernels_c`` (docs/CONTRACTS.md §kernels_cuda-python-api) for torch CUDA tensors::
 
     conv = kernels_cuda.prepare(weight, pattern=p, stride=1, padding=1)   # pack once
     y = conv(x)                       # x: NCHW float32/float16 CUDA tensor

@@ -1,4 +1,5 @@
-"""``prepare`` / ``conv2d``: the kernels_c API (CONTRACTS.md) for torch CUDA tensors.
+"""``prepare`` / ``conv2d``: the kernels_c API for torch CUDA tensors
+(docs/CONTRACTS.md §kernels_cuda-python-api).
 
 ``prepare`` checks its input, packs the masked weight once (packing.py) and moves it to
 the GPU; the returned ``CudaConv`` validates each input and launches one kernel.  Output

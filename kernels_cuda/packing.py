@@ -1,10 +1,10 @@
 """Packers: a masked weight + its pattern -> the arrays one CUDA kernel family reads.
 
 Pure torch (any device), so packing is checked on a CPU: ``unpack(pack(w, p))`` must give
-back the masked weight.  The formats are PATTERNS.md's, laid out in the reduction order
-(taps, then input channels) the kernels walk; each family's .cu file documents the
-index arithmetic.  A packer recomputes ``pattern.mask(weight)`` and refuses a weight with
-non-zeros outside it, so a kernel never silently drops weights.
+back the masked weight.  The formats (docs/CONTRACTS.md §cuda-packed-formats) are laid out
+in the reduction order (taps, then input channels) the kernels walk; each family's .cu file
+documents the index arithmetic.  A packer recomputes ``pattern.mask(weight)`` and refuses a
+weight with non-zeros outside it, so a kernel never silently drops weights.
 """
 
 from __future__ import annotations
@@ -106,7 +106,8 @@ def kept_mask(weight: torch.Tensor, pattern: Any) -> torch.Tensor:
 
 
 def _reduction_major(t: torch.Tensor) -> torch.Tensor:
-    """(Cout, Cin, Kh, Kw) -> (Cout, Kh*Kw, Cin): the reduction order of PATTERNS.md."""
+    """(Cout, Cin, Kh, Kw) -> (Cout, Kh*Kw, Cin): the reduction order
+    (docs/PATTERNS.md §conventions)."""
     cout, cin, kh, kw = t.shape
     return t.permute(0, 2, 3, 1).reshape(cout, kh * kw, cin)
 

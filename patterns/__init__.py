@@ -1,6 +1,6 @@
 """Sparsity patterns (masks), the model zoo, the data sets and the training recipes.
 
-The pattern core lives here (see PATTERNS.md): ``available()``, ``make(name, **params)``,
+The pattern core lives here (see docs/PATTERNS.md): ``available()``, ``make(name, **params)``,
 ``nearest_level``, ``density`` and ``apply(model, pattern, policy)``. The models, data and
 training sub-modules are imported explicitly (``from patterns import models``) so that
 ``import patterns`` stays light.

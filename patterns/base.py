@@ -4,7 +4,8 @@ A concrete pattern (one module each) declares its parameters and implements thre
 hooks on a 4-D ``(Cout, Cin, Kh, Kw)`` view: ``_check_conv_shape``, ``_mask_conv`` and
 ``_validate_conv``. The base class turns a Linear weight ``(out, in)`` into a 1×1 conv,
 raises one-line ``ValueError``s for bad input, and gives every pattern the same API
-(CONTRACTS.md): ``mask``, ``check_shape``, ``validate``, ``mask_many``, ``describe``.
+(docs/PATTERNS.md §the-pattern-api): ``mask``, ``check_shape``, ``validate``, ``mask_many``,
+``describe``.
 """
 
 from __future__ import annotations

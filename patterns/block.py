@@ -7,8 +7,8 @@ A block ``W[r·n:(r+1)·n, ci, :, :]`` (``n·Kh·Kw`` weights) is kept or pruned
 - ``balance='global'`` (1×N): the ``round(s·#blocks)`` lowest-scoring blocks of the layer go.
 - ``criterion``: ``l1`` / ``l2`` norm of the block, or ``bpar`` (SUBP's angular redundancy):
   ``‖b‖₁ / Σ_b' ‖b'‖₁  −  α · R(b) / Σ_b' R(b')`` with ``R(b) = Σ_{b'≠b} |cos(b, b')|``,
-  all sums over the blocks of b's block-row and ``α = 1``. PATTERNS.md leaves the second
-  denominator as "Σ(…)"; this project normalises redundancy like magnitude — by its sum
+  all sums over the blocks of b's block-row and ``α = 1``. docs/PATTERNS.md §block gives the
+  definition; this project normalises redundancy like magnitude — by its sum
   over the row — so both terms are shares that sum to 1 and are on the same scale.
   A zero block has cosine 0 with every block; a zero row scores 0 everywhere.
 """

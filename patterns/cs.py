@@ -1,4 +1,4 @@
-"""``cs``: complementary sparsity — this project's formalisation (PATTERNS.md).
+"""``cs``: complementary sparsity — this project's formalisation (docs/PATTERNS.md §cs).
 
 At fixed ``(co, kh, kw)`` the input channels are cut into chunks of ``k·d`` consecutive
 channels. Inside a chunk starting at ``c0``, for each offset ``j ∈ [0, d)`` the ``k``

@@ -1,4 +1,4 @@
-"""``dense``: no pruning; the accuracy and latency reference (PATTERNS.md)."""
+"""``dense``: no pruning; the accuracy and latency reference (docs/PATTERNS.md §dense)."""
 
 from __future__ import annotations
 

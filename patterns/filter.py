@@ -1,4 +1,4 @@
-"""``filter``: channel pruning, the coarse structured baseline (PATTERNS.md).
+"""``filter``: channel pruning, the coarse structured baseline (docs/PATTERNS.md §filter).
 
 Removes the ``round(s·Cout)`` output channels with the lowest L1 norm (ties: the higher
 channel index goes first, i.e. the lower index is kept). The mask zeroes whole output

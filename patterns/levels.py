@@ -1,4 +1,4 @@
-"""Map a requested sparsity to the nearest level a pattern can reach (PATTERNS.md).
+"""Map a requested sparsity to the nearest level a pattern can reach (docs/PATTERNS.md §levels).
 
 N:M and CS only reach ``1 - n/m`` and ``1 - 1/k``; continuous patterns (unstructured,
 block, filter) take the sparsity as it is; dense has one level. Each pattern class owns its

@@ -1,9 +1,9 @@
 """Tensor helpers every pattern shares: deterministic top-k masks, counts and density.
 
-Why a helper: PATTERNS.md requires masks to be pure functions of the weights, with ties
-broken by the lower index. ``torch.topk`` does not promise which of equal values it keeps,
-and a full stable sort is O(n log n); ``keep_largest`` uses a linear-time selection
-(``torch.kthvalue``) and breaks ties explicitly with a cumulative count.
+Why a helper: docs/PATTERNS.md §conventions requires masks to be pure functions of the
+weights, with ties broken by the lower index. ``torch.topk`` does not promise which of equal
+values it keeps, and a full stable sort is O(n log n); ``keep_largest`` uses a linear-time
+selection (``torch.kthvalue``) and breaks ties explicitly with a cumulative count.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ __all__ = ["channel_groups", "count", "density", "keep_largest", "ungroup_channe
 
 
 def count(x: float) -> int:
-    """Round a non-negative weight/block/channel count half up (PATTERNS.md's ``round``).
+    """Round a non-negative weight/block/channel count half up (docs/PATTERNS.md §conventions).
 
     Python's ``round`` rounds half to even (``round(2.5) == 2``); a count of weights should
     not depend on the parity of its neighbour, so this rounds half up. The inner
@@ -60,7 +60,7 @@ def channel_groups(tensor: torch.Tensor, size: int) -> torch.Tensor:
     """``(Cout, Cin, Kh, Kw)`` -> ``(Cout, Kh, Kw, Cin/size, size)``.
 
     Groups of ``size`` consecutive input channels at fixed ``(co, kh, kw)``: the NHWC
-    reduction order PATTERNS.md defines N:M and CS on.
+    reduction order docs/PATTERNS.md §conventions defines N:M and CS on.
     """
     cout, cin, kh, kw = tensor.shape
     return tensor.permute(0, 2, 3, 1).reshape(cout, kh, kw, cin // size, size)

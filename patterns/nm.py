@@ -16,7 +16,8 @@ from patterns.masks import channel_groups, keep_largest, ungroup_channels
 from patterns.registry import register
 
 LADDER = ((2, 4), (1, 4), (1, 8), (1, 16))
-"""Levels used when neither n nor m is fixed: 50 %, 75 %, 87.5 %, 93.75 % (PATTERNS.md)."""
+"""Levels used when neither n nor m is fixed: 50 %, 75 %, 87.5 %, 93.75 %
+(docs/PATTERNS.md §levels)."""
 
 
 @register

@@ -1,4 +1,4 @@
-"""Apply one pattern to a whole model under a layer policy (PATTERNS.md "Layer policy").
+"""Apply one pattern to a whole model under a layer policy (docs/PATTERNS.md §layer-policy).
 
 By default the stem conv (``in_channels`` 3 or 1), depthwise convs (``groups ==
 in_channels > 1``) and the final classifier (the last ``nn.Linear``) stay dense; every other

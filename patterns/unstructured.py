@@ -1,4 +1,5 @@
-"""``unstructured``: magnitude pruning at any position, per layer or globally (PATTERNS.md).
+"""``unstructured``: magnitude pruning at any position, per layer or globally
+(docs/PATTERNS.md §unstructured).
 
 ``scope='layer'`` keeps the ``round((1-s)·numel)`` largest ``|w|`` of each layer.
 ``scope='global'`` ranks all layers passed to ``mask_many`` together (one threshold); ties

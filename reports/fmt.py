@@ -117,7 +117,7 @@ def short(value: Any, length: int = 10) -> str:
     return MISSING if is_missing(value) else str(value)[:length]
 
 
-#: Parameters shown first, in this order (PATTERNS.md's notation: nm n:m, block n, cs k, d).
+#: Parameters shown first, in this order (docs/PATTERNS.md's notation: nm n:m, block n, cs k, d).
 _KEY_ORDER = {"n": 0, "m": 1, "k": 2, "d": 3, "sparsity": 4}
 
 

@@ -1,8 +1,9 @@
 """On a GPU: every kernel against torch.nn.functional.conv2d over 200 random shapes per pattern.
 
-fp32 must match an fp64 reference to a max relative error < 1e-4 (CONTRACTS.md); fp16
-(half inputs, fp32 accumulation, half output) to < 2e-3, a few half-precision ulps of the
-output's scale.  Skipped, with the reason, where kernels_cuda.is_available() is False.
+fp32 must match an fp64 reference to a max relative error < 1e-4
+(docs/MEASURING.md §the-tolerance); fp16 (half inputs, fp32 accumulation, half output) to
+< 2e-3, a few half-precision ulps of the output's scale.  Skipped, with the reason, where
+kernels_cuda.is_available() is False.
 """
 
 from __future__ import annotations

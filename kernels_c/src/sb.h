@@ -4,7 +4,7 @@
  * four storage formats, described by sb_packed; sb_validate checks every index of it once
  * (at prepare time); sb_conv2d runs the forward pass on NCHW float32 activations.
  *
- * Reduction order (PATTERNS.md): r = (kh * Kw + kw) * Cin + ci, i.e. (Kh, Kw, Cin).
+ * Reduction order (docs/PATTERNS.md §conventions): r = (kh * Kw + kw) * Cin + ci, i.e. (Kh, Kw, Cin).
  */
 #ifndef SB_H
 #define SB_H

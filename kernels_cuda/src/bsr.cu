@@ -1,6 +1,6 @@
 // 1xN block (BSR) convolution, fp32 and fp16, register-blocked over the block's n rows.
 //
-// Packed weight (PATTERNS.md "block"): block-row r covers output channels r*n .. r*n+n-1;
+// Packed weight (docs/PATTERNS.md §block): block-row r covers output channels r*n .. r*n+n-1;
 // its kept input channels are col[rowptr[r] .. rowptr[r+1]) (ascending), and its values
 // are BSR n x 1 blocks of the (Cout) x (taps*Cin) reduction-ordered matrix:
 // vals[(rowptr[r] * taps + tap * count_r + b) * n + o] for block b, tap, row o.

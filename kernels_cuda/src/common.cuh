@@ -3,7 +3,7 @@
 // Layouts: input x is NCHW, output y is NCHW, both dense and contiguous.  A convolution is
 // an implicit GEMM over "pixels" p = (n, oh, ow), flattened in that order, so that the
 // pixels of one output row are contiguous in both x (stride 1) and y.  The reduction runs
-// over taps (kh, kw) then input channels ci, the order of PATTERNS.md.
+// over taps (kh, kw) then input channels ci, the order of docs/PATTERNS.md §conventions.
 //
 // Element type T is float (fp32) or __half (fp16 inputs and weights); accumulation is
 // always fp32, and y has the element type of x.

@@ -1,6 +1,6 @@
 // CS (complementary sparsity) convolution as an SpMM over pixels, fp32 and fp16.
 //
-// Packed weight (PATTERNS.md "cs"): for every (co, tap, chunk q, offset j), one value and
+// Packed weight (docs/PATTERNS.md §cs): for every (co, tap, chunk q, offset j), one value and
 // one segment id t in [0, k), at index ((co * taps + tap) * chunks + q) * d + j, where a
 // chunk is k*d consecutive input channels and the kept channel is q*k*d + j + t*d.
 // A stage holds, for a run of dj offsets, all k segments of the chunk: shared row

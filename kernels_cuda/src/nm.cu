@@ -1,6 +1,6 @@
 // N:M convolution as an SpMM over pixels, fp32 and fp16.
 //
-// Packed weight (PATTERNS.md "nm"): for every (co, tap, group g of m input channels, i < n),
+// Packed weight (docs/PATTERNS.md §nm): for every (co, tap, group g of m input channels, i < n),
 // one value and one index t in [0, m) (one byte), at ((co * taps + tap) * groups + g) * n + i;
 // the channel is g*m + t.  A stage holds floor(32/m) whole groups, so every output channel
 // has exactly n non-zeros per staged group (balanced) and reads shared row (g-g0)*m + t;

@@ -1,6 +1,6 @@
 """``cs``: this project's complementary-sparsity (CS) training method.
 
-Not the CS paper's method (its exact procedure is not available); PATTERNS.md defines
+Not the CS paper's method (its exact procedure is not available); docs/RECIPES.md §cs defines
 this one: keep dense weights, recompute the CS mask from ``|W|`` on every step, raise the
 group size ``k`` from 2 to its target on a schedule (``schedules.cs_k_at``: the levels of
 ``cs_k_levels`` in equal stages over epochs ``[ramp_start, ramp_end) * epochs``), and apply

@@ -1,12 +1,12 @@
 """``subp``: SUBP-style uniform 1×N block sparsity trained from scratch.
 
-Per epoch ``e`` and pruned layer (PATTERNS.md, block):
+Per epoch ``e`` and pruned layer (docs/RECIPES.md §subp, docs/PATTERNS.md §block):
 1. the target mask ``M_p`` = the block pattern's own mask of the ranked weights (every
    block-row keeps ``round((1-p)·Cin)`` blocks, by the pattern's criterion: l1, l2 or bpar);
    the ranked weights are ``score="dense"``: ``W``, the dense weights the straight-through
    gradient also trains, or ``score="masked"``: ``W ⊙ M`` of the previous epoch, so a pruned
    block comes back only through regrowth (what the SUBP authors' main implementation,
-   ``regrow_uniform_block_v2``, ranks). PATTERNS.md does not say which; the default is
+   ``regrow_uniform_block_v2``, ranks). The definition leaves it open; the default is
    ``masked``: ResNet-20, Fashion-MNIST, 1x4 at 75 %, 5 epochs, seed 0 (2026-11-21):
    ``masked`` 91.37 % top-1; ``dense`` 89.28 % (train accuracy falling 88.2 -> 87.6 in the
    last two epochs) and 90.81 % with decay=2e-3, whose last epoch still swapped 3.3 % of
