@@ -13,6 +13,10 @@ from typing import Any, Protocol
 
 
 class PreparedConv(Protocol):
+    """``threads_used``: the thread count the last call actually ran on, as the kernel
+    (or torch) reports it; a backend that cannot report it leaves the attribute out and
+    the harness reads torch's pinned count instead."""
+
     kernel: str
     isa: str
 
@@ -72,7 +76,9 @@ class _TorchConv:
 
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        self.threads_used = torch.get_num_threads()
+        return y
 
 
 def _always() -> tuple[bool, str]:

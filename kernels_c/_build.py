@@ -46,6 +46,15 @@ def _cdef() -> str:
     return "\n".join(lines)
 
 
+@cache
+def constant(name: str) -> int:
+    """The value of ``#define name N`` in sb.h, read without compiling anything."""
+    match = re.search(rf"^#define {name} (-?\d+)", _cdef(), flags=re.M)
+    if not match:
+        raise KeyError(f"sb.h defines no {name}")
+    return int(match.group(1))
+
+
 def sanitize() -> bool:
     """True when SPARSEBENCH_SANITIZE asks for the ASan/UBSan variant."""
     return os.environ.get("SPARSEBENCH_SANITIZE", "") not in ("", "0")

@@ -111,7 +111,7 @@ def test_c_side_rejects_bad_arguments() -> None:
     yp = ffi.cast("float *", y.data_ptr())
     err = ffi.new("char[]", 256)
     isa = kernels_c.ISAS.index(conv.isa)
-    good = [conv._struct, xp, 1, 6, 6, 1, 1, 1, 1, ffi.NULL, yp, 1, isa, 0, err, 256]
+    good = [conv._struct, xp, 1, 6, 6, 1, 1, 1, 1, ffi.NULL, yp, 1, isa, 0, ffi.NULL, err, 256]
     assert lib.sb_conv2d(*good) == lib.SB_OK
     for index, bad in [(1, ffi.NULL), (10, ffi.NULL), (0, ffi.NULL), (11, 0), (11, -3),
                        (5, 0), (7, -1), (2, 0), (3, 0), (12, 7), (13, 1)]:
