@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
+from harness.spec_checks import check_spec
 
 
 @dataclass(frozen=True)
@@ -179,17 +180,7 @@ def _check_values(spec: SweepSpec, source: str) -> None:
     from patterns.training import available_recipes
 
     _check_names([p.recipe for p in spec.patterns], available_recipes(), "recipe", source)
-    for number, where in [*((t, "threads") for t in spec.threads),
-                          *((b, "batch_sizes") for b in spec.batch_sizes)]:
-        if number < 1:
-            raise BadInput(f"{source}: {where} must be >= 1, got {number}")
-    for p in spec.patterns:
-        if p.name != "dense" and not p.sparsities:
-            raise BadInput(f"{source}: pattern {p.name!r} needs a non-empty 'sparsities' list")
-        for s in p.sparsities:
-            if not 0.0 < s < 1.0:
-                raise BadInput(f"{source}: pattern {p.name!r} sparsity {s} outside (0, 1)")
-            patterns.nearest_level(p.name, s, **p.params)  # raises ValueError on bad params
+    check_spec(spec, source)
 
 
 def _check_names(given: typing.Iterable[str], valid: typing.Iterable[str], what: str,
