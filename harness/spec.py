@@ -108,8 +108,13 @@ def load_spec_file(path: str | Path) -> tuple[SweepSpec, str]:
     path = Path(path)
     try:
         text = path.read_text()
+    except IsADirectoryError:
+        raise BadInput(f"sweep file {path} is a folder; pass a TOML file") from None
     except OSError as exc:
         raise BadInput(f"cannot read sweep file {path}: {exc.strerror}; check the path") from None
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"sweep file {path} is not UTF-8 text (byte {exc.start}); "
+                       "pass a TOML sweep file") from None
     return parse_spec(text, source=str(path)), text
 
 

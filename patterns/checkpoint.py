@@ -196,6 +196,20 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def seal(magic: bytes, body: bytes) -> bytes:
+    """``magic`` + sha256(body) + body: a file format whose every byte is checked on read."""
+    return magic + hashlib.sha256(body).digest() + body
+
+
+def unseal(magic: bytes, raw: bytes) -> bytes | None:
+    """The body of ``raw`` written by ``seal(magic, ...)``; None when it was not, or when a
+    byte of it changed since (truncated, altered)."""
+    if not raw.startswith(magic):
+        return None
+    digest, body = raw[len(magic) : len(magic) + _DIGEST], raw[len(magic) + _DIGEST :]
+    return body if hashlib.sha256(body).digest() == digest else None
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     *,
@@ -230,7 +244,7 @@ def save_checkpoint(
     buf = io.BytesIO()
     torch.save(payload, buf)
     body = buf.getvalue()
-    atomic_write_bytes(Path(path), MAGIC + hashlib.sha256(body).digest() + body)
+    atomic_write_bytes(Path(path), seal(MAGIC, body))
     return Checkpoint(Path(path), meta, state, masks)
 
 
@@ -242,8 +256,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     raw = path.read_bytes()
     if not raw.startswith(MAGIC):
         _foreign(path, "it does not start with the sparsebench header")
-    digest, body = raw[len(MAGIC) : len(MAGIC) + _DIGEST], raw[len(MAGIC) + _DIGEST :]
-    if len(digest) < _DIGEST or hashlib.sha256(body).digest() != digest:
+    body = unseal(MAGIC, raw)
+    if body is None:
         _corrupt(path, "its content digest does not match (truncated or altered)")
     try:
         payload = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)

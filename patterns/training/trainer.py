@@ -43,7 +43,9 @@ from patterns.checkpoint import (
     git_state,
     load_checkpoint,
     save_checkpoint,
+    seal,
     software_versions,
+    unseal,
 )
 from patterns.training.batches import eval_batches, steps_per_epoch, train_batches
 from patterns.training.recipe import Recipe, RecipeContext, make_recipe
@@ -51,6 +53,7 @@ from patterns.training.schedules import warmup_cosine_lr
 
 CHECKPOINT_NAME = "checkpoint.pt"
 STATE_NAME = "train_state.pt"
+STATE_MAGIC = b"SPARSEBENCH-TS1\n"  # train_state.pt is sealed like a checkpoint
 # Settings that may differ between an interrupted run and its resumption.
 _RUNTIME_ONLY = ("out", "resume", "progress", "threads", "device")
 
@@ -343,17 +346,22 @@ def _save_state(path: Path, run: _Run, epoch: int) -> None:
     }
     buf = io.BytesIO()
     torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, seal(STATE_MAGIC, buf.getvalue()))
 
 
 def _load_state(path: Path, cfg: TrainConfig) -> dict[str, Any]:
+    """The sealed resume state; ValueError when any byte of it changed since it was saved."""
+    restart = f"delete {path} and run the same command again to train from epoch 0"
+    body = unseal(STATE_MAGIC, path.read_bytes())
+    if body is None:
+        raise ValueError(f"{path} is damaged (its digest does not match: truncated, altered "
+                         f"or written by an older sparsebench); {restart}")
     try:
-        state = torch.load(path, map_location=cfg.device, weights_only=True)
+        state = torch.load(io.BytesIO(body), map_location=cfg.device, weights_only=True)
         identity = state["config"]
     except Exception as exc:  # damaged file: torch raises many types
         raise ValueError(
-            f"{path} is not a readable training state ({type(exc).__name__}); "
-            "delete it to start over"
+            f"{path} is not a readable training state ({type(exc).__name__}); {restart}"
         ) from None
     if identity != cfg.identity():
         raise ValueError(
