@@ -92,7 +92,18 @@ class Checkpoint:
             num_classes=self.meta["num_classes"],
             in_channels=self.meta["in_channels"],
         )
-        model.load_state_dict(self.state_dict)
+        return self.load_into(model)
+
+    def load_into(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``model`` with this checkpoint's weights; ValueError (one line) when a name or a
+        shape differs (a checkpoint of another model or another version of it)."""
+        try:
+            model.load_state_dict(self.state_dict)
+        except RuntimeError as exc:
+            detail = " ".join(str(exc).split())[:300]
+            raise ValueError(f"{self.path} does not fit {self.model} as this code builds it "
+                             f"({detail}); retrain it or pass a checkpoint of this model"
+                             ) from None
         return model
 
 
@@ -251,6 +262,9 @@ def save_checkpoint(
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read and verify a checkpoint; any defect -> ``ValueError`` with one line."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a checkpoint file; pass the checkpoint.pt "
+                         "inside it")
     if not path.is_file():
         raise ValueError(f"{path} does not exist; train it with `sparsebench train` first")
     raw = path.read_bytes()
