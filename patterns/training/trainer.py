@@ -23,6 +23,7 @@ import copy
 import io
 import json
 import math
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -144,6 +145,8 @@ def _check_config(cfg: TrainConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise ValueError(message)
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", cfg.device):
+        raise ValueError(f"device {cfg.device!r} unknown; use cpu or cuda (cuda:N)")
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {cfg.device} asked for, but torch sees no CUDA GPU; use cpu")
 
@@ -173,6 +176,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     pattern = patterns.make(cfg.pattern, **cfg.pattern_params)
     recipe = make_recipe(cfg.recipe, pattern, **cfg.recipe_params)
     out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder; pass a folder path")
     final_path, state_path = out / CHECKPOINT_NAME, out / STATE_NAME
     if final_path.exists():
         if cfg.resume:
@@ -196,7 +201,11 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run = _build(cfg, pattern, recipe, state)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {out}: cannot make the folder ({exc.strerror}); pass a folder "
+                         "you can write") from None
     _train_epochs(run, state_path)
     return _finish(run, final_path, state_path)
 
