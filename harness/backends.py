@@ -49,6 +49,22 @@ def backend(name: str, *, devices: tuple[str, ...], exploits_sparsity: bool,
     return register
 
 
+def _cuda_device() -> tuple[bool, str]:
+    import torch
+
+    return (True, "") if torch.cuda.is_available() else (False, "torch sees no CUDA GPU")
+
+
+# device -> whether it runs here (and why not)
+DEVICES: dict[str, Callable[[], tuple[bool, str]]] = {"cpu": lambda: (True, ""),
+                                                      "cuda": _cuda_device}
+
+
+def available_devices(wanted: tuple[str, ...]) -> dict[str, str]:
+    """device -> '' if it runs here, else the reason it does not (for ``wanted`` only)."""
+    return {name: DEVICES[name]()[1] for name in wanted}
+
+
 def available_backends() -> dict[str, str]:
     """name -> '' if it runs here, else the reason it does not."""
     status = {}

@@ -173,14 +173,14 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
 def _check_values(spec: SweepSpec, source: str) -> None:
     """Names and ranges that the dataclass types cannot express."""
     import patterns
-    from harness.backends import BACKENDS
+    from harness.backends import BACKENDS, DEVICES
     from patterns import data, models
 
     _check_names(spec.models, models.available_models(), "model", source)
     _check_names(spec.latency.shape_models, models.available_models(), "shape model", source)
     _check_names((spec.dataset,), data.available_datasets(), "dataset", source)
     _check_names(spec.backends, BACKENDS, "backend", source)
-    _check_names(spec.devices, ("cpu", "cuda"), "device", source)
+    _check_names(spec.devices, DEVICES, "device", source)
     _check_names([p.name for p in spec.patterns], patterns.available(), "pattern", source)
     from patterns.training import available_recipes
 
