@@ -4,7 +4,9 @@ The store never keeps the file open between calls: each operation opens a short-
 connection (read-only for queries) and closes it, so a report can read while a sweep
 writes, and a locked file is waited for (bounded by ``timeout``) before ``StoreBusy``.
 A run's rows are written in one transaction; rows are keyed by content hashes, so writing
-the same configuration again adds nothing.
+the same configuration again adds nothing. ``query`` (every reader: ``db query``, reports)
+runs in a sandbox that reaches no other file, and sees only rows no migration flagged as
+wrong (``schema.VALID_ROWS``).
 """
 
 from __future__ import annotations
