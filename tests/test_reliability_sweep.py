@@ -113,30 +113,50 @@ def test_only_a_missing_device_trains_nothing_it_cannot_use(tmp_path):
     assert "device cuda skipped: torch sees no CUDA GPU" in proc.stdout
 
 
-def test_second_sweep_leaves_a_running_one_alone_and_two_ctrl_c_end_it_cleanly(tmp_path):
+def _start(spec: Path, out: Path, db: Path) -> subprocess.Popen:
+    return subprocess.Popen(_bench(spec, out, db), cwd=REPO, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _stop(*procs: subprocess.Popen | None) -> None:
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_second_sweep_of_the_same_spec_leaves_the_running_one_alone(tmp_path):
+    """Point 14: the first sweep still runs, so the second must not mark it 'interrupted'."""
     db = tmp_path / "r.duckdb"
     spec = _spec(tmp_path, "long", epochs=50, subset=512)
-    first = subprocess.Popen(_bench(spec, tmp_path / "one", db), cwd=REPO, env=_env(),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    second = None
+    first, second = _start(spec, tmp_path / "one", db), None
     try:
         _wait_for_runs(db, 1, [first])
-        second = subprocess.Popen(_bench(spec, tmp_path / "two", db), cwd=REPO, env=_env(),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        statuses = _wait_for_runs(db, 2, [first, second])
-        assert statuses == ["running", "running"]  # point 14: the first is not 'interrupted'
-        second.kill()
-        second.wait()
-        first.send_signal(signal.SIGINT)  # point 13: two Ctrl-C 20 ms apart
-        time.sleep(0.02)
-        first.send_signal(signal.SIGINT)
-        _out, err = first.communicate(timeout=120)
+        second = _start(spec, tmp_path / "two", db)
+        assert _wait_for_runs(db, 2, [first, second]) == ["running", "running"]
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    assert first.returncode == 130, err[-3000:]
-    assert err.strip().splitlines()[-1].startswith("sparsebench: interrupted")
-    runs = results.Store(db).runs()
-    assert runs.status.tolist() == ["interrupted", "running"]  # the killed one stays as it was
+        _stop(first, second)
+    third = _start(spec, tmp_path / "three", db)  # both are dead now: those are stale
+    try:
+        assert _wait_for_runs(db, 3, [third]) == ["interrupted", "interrupted", "running"]
+    finally:
+        _stop(third)
+
+
+def test_two_ctrl_c_in_a_row_end_the_run_as_interrupted(tmp_path):
+    """Point 13: the second Ctrl-C lands in the cleanup of the first; the run is still
+    closed as 'interrupted' and the command exits 130 with its one-line note."""
+    db = tmp_path / "r.duckdb"
+    proc = _start(_spec(tmp_path, "long", epochs=50, subset=512), tmp_path / "one", db)
+    try:
+        _wait_for_runs(db, 1, [proc])
+        time.sleep(1.0)  # into the training
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 130, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("sparsebench: interrupted"), err[-3000:]
+    assert results.Store(db).runs().status.tolist() == ["interrupted"]
