@@ -12,18 +12,19 @@ from pathlib import Path
 from harness.errors import BadInput
 
 
-def writable_dir(path: str | Path, flag: str) -> Path:
-    """``path`` as a folder this process can write into (made if missing)."""
+def writable_dir(path: str | Path, flag: str, fix: str = "pass a folder you can write"
+                 ) -> Path:
+    """``path`` as a folder this process can write into (made if missing); ``flag`` names
+    where the path came from and ``fix`` what to do, in the one-line error."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise BadInput(f"{flag} {path} is a file, not a folder; pass a folder path")
+        raise BadInput(f"{flag} {path} is a file, not a folder; {fix}")
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path, prefix=".sparsebench-probe-"):
             pass
     except OSError as exc:
-        raise BadInput(f"{flag} {path}: cannot write there ({exc.strerror}); pass a folder "
-                       "you can write") from None
+        raise BadInput(f"{flag} {path}: cannot write there ({exc.strerror}); {fix}") from None
     return path
 
 

@@ -377,21 +377,23 @@ def _decompress(src: Path, dest: Path) -> None:
             os.unlink(tmp)
 
 
-def _check_idx(path: Path) -> None:
-    """ValueError naming ``path`` when it is not a complete uint8 IDX file (truncated,
-    wrong kind): torchvision would only fail an assertion deep inside its reader."""
+def _check_idx(path: Path, source: Path | None = None) -> None:
+    """ValueError naming ``source`` (the file ``path`` was decompressed from; default
+    ``path``) when ``path`` is not a complete uint8 IDX file (truncated, wrong kind):
+    torchvision would only fail an assertion deep inside its reader."""
+    shown = source or path
     with open(path, "rb") as fh:
         header = fh.read(4)
         dims = header[3] if len(header) == 4 else 0
         sizes = fh.read(4 * dims)
     expected = 0x801 if "labels" in path.name else 0x803  # uint8, 1-D labels / 3-D images
     if int.from_bytes(header, "big") != expected or len(sizes) < 4 * dims:
-        raise ValueError(f"{path} is not a Fashion-MNIST IDX file (bad header); replace it "
+        raise ValueError(f"{shown} is not a Fashion-MNIST IDX file (bad header); replace it "
                          "with an intact copy")
     count = math.prod(int.from_bytes(sizes[i:i + 4], "big") for i in range(0, 4 * dims, 4))
     actual = path.stat().st_size - 4 - 4 * dims
     if actual != count:
-        raise ValueError(f"{path} is truncated or padded: {actual} data bytes, its header "
+        raise ValueError(f"{shown} is truncated or padded: {actual} data bytes, its header "
                          f"says {count}; replace it with an intact copy")
 
 
@@ -426,8 +428,8 @@ def _fashion_mnist(root: Path | None, augment: bool, download: bool) -> _Source:
             f"{root}; pass root= a folder holding them, or drop root= to use ${DATA_ENV}, "
             f"{SYSTEM_FASHION_MNIST} (`apt-get install dataset-fashion-mnist`) or a download"
         )
-    for base in _IDX_FILES:
-        _check_idx(tv_root / "FashionMNIST" / "raw" / base)
+    for base, source in zip(_IDX_FILES, files or [None] * len(_IDX_FILES), strict=True):
+        _check_idx(tv_root / "FashionMNIST" / "raw" / base, source)
     splits = [
         torchvision.datasets.FashionMNIST(tv_root, train=train, download=False)
         for train in (True, False)

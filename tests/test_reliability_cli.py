@@ -225,7 +225,7 @@ def test_output_paths_are_checked_before_work(tmp_path: Path) -> None:
     (tmp_path / "out" / "report").parent.mkdir()
     (tmp_path / "out" / "report").write_text("keep me")
     one_line_error(cli("bench", "--preset", "quick", "--out", str(tmp_path / "out")),
-                   "OUT/report")
+                   "report is a file, not a folder; move it away")
     one_line_error(cli("bench", "--preset", "quick", "--out", "/proc/sparsebench-out"),
                    "cannot write there")
     one_line_error(cli("kernels", "--models", "resnet20", "--csv", str(tmp_path)),

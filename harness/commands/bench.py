@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     spec, text = load_spec_file(args.spec) if args.spec else load_preset(args.preset or "quick")
     writable_dir(args.out, "--out")
     if not args.no_report:
-        writable_dir(args.out / "report", "the report folder OUT/report")
+        writable_dir(args.out / "report", "the report folder",
+                     "move it away, pass another --out, or add --no-report")
     db_path = writable_file(args.db or args.out / "results.duckdb", "--db")
     summary = run_sweep(spec, text, db_path=db_path, out_dir=args.out,
                         progress=not args.no_progress)
