@@ -29,13 +29,6 @@ def check_spec(spec: Any, source: str) -> None:
         fn(spec, source)
 
 
-def max_threads() -> int:
-    """Most threads a sweep may ask for: the C kernels' limit (read from sb.h)."""
-    from kernels_c import max_threads as c_max_threads
-
-    return c_max_threads()
-
-
 @check
 def _non_empty(spec: Any, source: str) -> None:
     for name in ("models", "seeds", "backends", "devices", "threads", "batch_sizes"):
@@ -46,6 +39,8 @@ def _non_empty(spec: Any, source: str) -> None:
 
 @check
 def _counts(spec: Any, source: str) -> None:
+    from kernels_c import max_threads  # the C kernels' limit, read from sb.h (no build)
+
     limit = max_threads()
     numbers = [*((t, "threads", limit) for t in spec.threads),
                (spec.train.threads, "train.threads", limit),
