@@ -13,6 +13,10 @@ from typing import Any, Protocol
 
 
 class PreparedConv(Protocol):
+    """``threads_used``: the thread count the last call actually ran on, as the kernel
+    (or torch) reports it; a backend that cannot report it leaves the attribute out and
+    the harness reads torch's pinned count instead."""
+
     kernel: str
     isa: str
 
@@ -45,6 +49,22 @@ def backend(name: str, *, devices: tuple[str, ...], exploits_sparsity: bool,
     return register
 
 
+def _cuda_device() -> tuple[bool, str]:
+    import torch
+
+    return (True, "") if torch.cuda.is_available() else (False, "torch sees no CUDA GPU")
+
+
+# device -> whether it runs here (and why not)
+DEVICES: dict[str, Callable[[], tuple[bool, str]]] = {"cpu": lambda: (True, ""),
+                                                      "cuda": _cuda_device}
+
+
+def available_devices(wanted: tuple[str, ...]) -> dict[str, str]:
+    """device -> '' if it runs here, else the reason it does not (for ``wanted`` only)."""
+    return {name: DEVICES[name]()[1] for name in wanted}
+
+
 def available_backends() -> dict[str, str]:
     """name -> '' if it runs here, else the reason it does not."""
     status = {}
@@ -72,7 +92,9 @@ class _TorchConv:
 
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        self.threads_used = torch.get_num_threads()
+        return y
 
 
 def _always() -> tuple[bool, str]:

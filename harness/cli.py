@@ -12,9 +12,11 @@ import sys
 import traceback
 
 from harness.commands import discover
+from harness.interrupts import is_interrupt
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,16 +36,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except KeyboardInterrupt:
-        print("sparsebench: interrupted; rerun the same command to resume "
-              "(sparsebench train: add --resume)", file=sys.stderr)
-        return 130
     except ValueError as exc:
         _report(exc)
         return EXIT_BAD_INPUT
-    except Exception as exc:  # a failure during work: one line, traceback on request
-        _report(exc)
-        return EXIT_FAILURE
+    except BaseException as exc:  # a failure during work: one line, traceback on request
+        if not is_interrupt(exc):
+            if not isinstance(exc, Exception):
+                raise
+            _report(exc)
+            return EXIT_FAILURE
+        print("sparsebench: interrupted; rerun the same command to resume "
+              "(sparsebench train: add --resume)", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _report(exc: BaseException) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -130,9 +131,20 @@ def _timed(fn: Any, ctx: SweepContext) -> dict[str, Any]:
             "min_s": timing.min_s, "p90_s": timing.p90_s, "stdev_s": timing.stdev_s}
 
 
-def _checked_timing(run: Any, x: torch.Tensor, reference: torch.Tensor, tolerance: float,
-                    threads: int, ctx: SweepContext) -> dict[str, Any]:
-    """Check ``run(x)`` against ``reference``; time it only when it is right.
+def threads_used(kernels: list[Any]) -> set[int]:
+    """Thread counts the last calls of ``kernels`` ran on, as each kernel reports it.
+
+    A kernel without a report (a torch op, a CUDA kernel) ran at torch's pinned count.
+    """
+    pinned = torch.get_num_threads()
+    return {getattr(kernel, "threads_used", None) or pinned for kernel in kernels}
+
+
+def _checked_timing(run: Any, kernels: list[Any], x: torch.Tensor, reference: torch.Tensor,
+                    tolerance: float, threads: int, ctx: SweepContext) -> dict[str, Any]:
+    """Check ``run(x)`` against ``reference``; time it only when it is right and every
+    kernel in ``kernels`` ran on exactly ``threads`` threads (the row stores the count the
+    kernels reported, so no row can claim a thread count its timing did not run at).
 
     GPU work is asynchronous: a timed call on a CUDA tensor ends with a synchronize.
     """
@@ -147,9 +159,16 @@ def _checked_timing(run: Any, x: torch.Tensor, reference: torch.Tensor, toleranc
             ctx.count("wrong")
             return {"max_rel_error": error, "status": "wrong",
                     "message": f"max relative error {error:.3g} > {tolerance:g}"}
-        row = _timed(call, ctx)
+        used = threads_used(kernels)
+        if used == {threads}:
+            row = _timed(call, ctx)
+            used = threads_used(kernels)  # the timed calls' own report
+    if used != {threads}:
+        ctx.count("error")
+        return {"max_rel_error": error, "status": "error", "threads": min(used),
+                "message": f"ran on {sorted(used)} threads, asked for {threads}; not timed"}
     ctx.count("timed")
-    return {**row, "max_rel_error": error, "status": "ok", "message": ""}
+    return {**row, "max_rel_error": error, "status": "ok", "message": "", "threads": threads}
 
 
 @executor(LayerJob)
@@ -183,7 +202,8 @@ def run_layer(job: LayerJob, ctx: SweepContext) -> None:
         "flops_dense": layer.flops(job.batch), "flops_nonzero": layer.flops(job.batch, density),
         "checkpoint_key": loaded.checkpoint_key, "mask_hash": loaded.mask_hash,
     })
-    row.update(_checked_timing(prepared, x, reference, LAYER_TOLERANCE, job.threads, ctx))
+    row.update(_checked_timing(partial(prepared, threads=job.threads), [prepared], x,
+                               reference, LAYER_TOLERANCE, job.threads, ctx))
     ctx.add_measurement(row)
 
 
@@ -219,5 +239,7 @@ def run_model(job: ModelJob, ctx: SweepContext) -> None:
                              for name, layer in loaded.layers.items()),
         "checkpoint_key": loaded.checkpoint_key, "mask_hash": loaded.mask_hash,
     })
-    row.update(_checked_timing(model, x, reference, MODEL_TOLERANCE, job.threads, ctx))
+    kernels = [m.prepared for m in model.modules() if isinstance(m, BackendConv)]
+    row.update(_checked_timing(model, [*kernels, model], x, reference, MODEL_TOLERANCE,
+                               job.threads, ctx))
     ctx.add_measurement(row)

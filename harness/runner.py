@@ -7,15 +7,17 @@ Each job's rows go to the store in one transaction: nothing half-written survive
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from harness import measure, train_jobs  # noqa: F401  (registers the job executors)
-from harness.backends import BACKENDS, available_backends
+from harness.backends import BACKENDS, available_backends, available_devices
 from harness.context import EXECUTORS, SweepContext, job_key
+from harness.interrupts import is_interrupt, process_alive, sigint_deferred, this_process
 from harness.plan import LayerJob, ModelJob, Plan, TrainJob, expand
 from harness.spec import SweepSpec
 
@@ -59,15 +61,19 @@ def run_sweep(spec: SweepSpec, spec_text: str, *, db_path: Path, out_dir: Path,
     machine, software = capture_machine(), capture_software()
     commit, dirty = git_state(Path(__file__).parent)  # the code measured, not the cwd
     status = available_backends()
-    notes = tuple(f"backend {name} skipped: {why}" for name, why in status.items()
-                  if name in spec.backends and why)
+    devices = available_devices(spec.devices)
+    notes = tuple([*(f"backend {name} skipped: {why}" for name, why in status.items()
+                     if name in spec.backends and why),
+                   *(f"device {name} skipped: {why}" for name, why in devices.items() if why)])
     usable = {name for name, why in status.items() if not why}
     models = dict.fromkeys([*spec.models, *spec.latency.shape_models])
-    plan = expand(spec, {m: prunable_layers(m) for m in models}, usable)
+    runnable = replace(spec, devices=tuple(name for name, why in devices.items() if not why))
+    plan = expand(runnable, {m: prunable_layers(m) for m in models}, usable)
 
     _close_stale_runs(store, spec_text)
     run_id = store.begin_run(spec.name, spec_text, machine, software, commit, dirty,
-                             notes={"notes": list(notes), "openmp_env": openmp_env()})
+                             notes={"notes": list(notes), "openmp_env": openmp_env(),
+                                    **this_process()})
     ctx = SweepContext(spec, store, run_id, out_dir, results.machine_id(machine),
                        results.software_id(software),
                        {name: BACKENDS[name].build_info() for name in usable})
@@ -81,15 +87,14 @@ def run_sweep(spec: SweepSpec, spec_text: str, *, db_path: Path, out_dir: Path,
             if job_key(job, ctx) in done:
                 ctx.count("skipped")
                 continue
+            train_jobs.ensure_trained(job.parent if isinstance(job, TrainJob) else job.source,
+                                      ctx)
             EXECUTORS[type(job)](job, ctx)
         ctx.flush()
-    except KeyboardInterrupt:
-        ctx.flush()
-        store.end_run(run_id, "interrupted")
-        raise
-    except BaseException:
-        ctx.flush()
-        store.end_run(run_id, "failed")
+    except BaseException as exc:
+        with sigint_deferred():  # a second Ctrl-C must not leave the run 'running'
+            ctx.flush()
+            store.end_run(run_id, "interrupted" if is_interrupt(exc) else "failed")
         raise
     store.end_run(run_id, "finished")
     ended = time.perf_counter()
@@ -105,11 +110,14 @@ def _stored_keys(store: Any) -> set[str]:
 
 
 def _close_stale_runs(store: Any, spec_text: str) -> None:
-    """Runs of this spec still marked running were killed: mark them interrupted."""
+    """Runs of this spec still marked running whose process is gone were killed: mark them
+    interrupted. A run whose process still runs (a second sweep of the same spec started
+    beside it), or that ran on another host, is left alone."""
     runs = store.runs()
     stale = runs[(runs["status"] == "running") & (runs["spec_text"] == spec_text)]
-    for run_id in stale["run_id"]:
-        store.end_run(run_id, "interrupted")
+    for run_id, notes in zip(stale["run_id"], stale["notes"], strict=True):
+        if not process_alive(json.loads(notes) if isinstance(notes, str) else notes):
+            store.end_run(run_id, "interrupted")
 
 
 def _progress(plan: Plan, enabled: bool) -> Iterator[TrainJob | LayerJob | ModelJob]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
+from harness.spec_checks import check_spec
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,13 @@ def load_spec_file(path: str | Path) -> tuple[SweepSpec, str]:
     path = Path(path)
     try:
         text = path.read_text()
+    except IsADirectoryError:
+        raise BadInput(f"sweep file {path} is a folder; pass a TOML file") from None
     except OSError as exc:
         raise BadInput(f"cannot read sweep file {path}: {exc.strerror}; check the path") from None
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"sweep file {path} is not UTF-8 text (byte {exc.start}); "
+                       "pass a TOML sweep file") from None
     return parse_spec(text, source=str(path)), text
 
 
@@ -167,29 +173,19 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
 def _check_values(spec: SweepSpec, source: str) -> None:
     """Names and ranges that the dataclass types cannot express."""
     import patterns
-    from harness.backends import BACKENDS
+    from harness.backends import BACKENDS, DEVICES
     from patterns import data, models
 
     _check_names(spec.models, models.available_models(), "model", source)
     _check_names(spec.latency.shape_models, models.available_models(), "shape model", source)
     _check_names((spec.dataset,), data.available_datasets(), "dataset", source)
     _check_names(spec.backends, BACKENDS, "backend", source)
-    _check_names(spec.devices, ("cpu", "cuda"), "device", source)
+    _check_names(spec.devices, DEVICES, "device", source)
     _check_names([p.name for p in spec.patterns], patterns.available(), "pattern", source)
     from patterns.training import available_recipes
 
     _check_names([p.recipe for p in spec.patterns], available_recipes(), "recipe", source)
-    for number, where in [*((t, "threads") for t in spec.threads),
-                          *((b, "batch_sizes") for b in spec.batch_sizes)]:
-        if number < 1:
-            raise BadInput(f"{source}: {where} must be >= 1, got {number}")
-    for p in spec.patterns:
-        if p.name != "dense" and not p.sparsities:
-            raise BadInput(f"{source}: pattern {p.name!r} needs a non-empty 'sparsities' list")
-        for s in p.sparsities:
-            if not 0.0 < s < 1.0:
-                raise BadInput(f"{source}: pattern {p.name!r} sparsity {s} outside (0, 1)")
-            patterns.nearest_level(p.name, s, **p.params)  # raises ValueError on bad params
+    check_spec(spec, source)
 
 
 def _check_names(given: typing.Iterable[str], valid: typing.Iterable[str], what: str,

@@ -77,8 +77,9 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def _check_args(warmup: int, min_repeats: int, max_repeats: int, budget_s: float,
-                target_rel_ci: float) -> None:
+def check_args(warmup: int, min_repeats: int, max_repeats: int, budget_s: float,
+               target_rel_ci: float) -> None:
+    """ValueError (one line) for a repeat policy ``measure`` cannot follow."""
     if warmup < 0:
         raise ValueError(f"warmup={warmup} is negative; pass 0 or more")
     if min_repeats < 1 or max_repeats < min_repeats:
@@ -108,7 +109,7 @@ def measure(
     first timed call) or ``max_repeats`` is used up. The garbage collector is paused
     during timed calls, as in ``timeit``.
     """
-    _check_args(warmup, min_repeats, max_repeats, budget_s, target_rel_ci)
+    check_args(warmup, min_repeats, max_repeats, budget_s, target_rel_ci)
     for _ in range(warmup):
         fn()
     samples: list[float] = []

@@ -52,3 +52,13 @@ def run_train(job: TrainJob, ctx: SweepContext) -> None:
         "train_seconds": result.train_seconds,
     }])
     ctx.count("trained")
+
+
+def ensure_trained(job: TrainJob | None, ctx: SweepContext) -> None:
+    """Retrain ``job``'s checkpoint (and its parents') when the store has its row but the
+    file is gone (another --out, a deleted folder, a database merged from elsewhere)."""
+    if job is None or checkpoint_path(job, ctx).is_file():
+        return
+    ensure_trained(job.parent, ctx)
+    run_train(job, ctx)
+    ctx.count("retrained")

@@ -11,9 +11,10 @@ from .api import (
     available_isas,
     build_info,
     conv2d,
+    max_threads,
     peak_gflops,
     prepare,
 )
 
-__all__ = ["ISAS", "PreparedConv", "available_isas", "build_info", "conv2d", "peak_gflops",
-           "prepare"]
+__all__ = ["ISAS", "PreparedConv", "available_isas", "build_info", "conv2d", "max_threads",
+           "peak_gflops", "prepare"]

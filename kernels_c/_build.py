@@ -4,8 +4,8 @@ The extension is keyed by sha256(sources + cdef + flags + compiler version + Pyt
 and lives in ``<root>/kernels_c/<hash>/`` with ``<root>`` = ``$SPARSEBENCH_CACHE`` or
 ``~/.cache/sparsebench``.  A build goes to a temporary sibling directory that is renamed
 into place atomically, so concurrent first imports cannot leave a half-written module.
-``SPARSEBENCH_SANITIZE=1`` selects a separate AddressSanitizer + UBSan variant (load it
-with ``LD_PRELOAD=$(gcc -print-file-name=libasan.so)``).
+``SPARSEBENCH_SANITIZE=1`` selects a separate AddressSanitizer + UBSan variant; it loads only
+with ``LD_PRELOAD=$(gcc -print-file-name=libasan.so)`` (``load`` says so in one line).
 """
 
 from __future__ import annotations
@@ -46,6 +46,15 @@ def _cdef() -> str:
     return "\n".join(lines)
 
 
+@cache
+def constant(name: str) -> int:
+    """The value of ``#define name N`` in sb.h, read without compiling anything."""
+    match = re.search(rf"^#define {name} (-?\d+)", _cdef(), flags=re.M)
+    if not match:
+        raise KeyError(f"sb.h defines no {name}")
+    return int(match.group(1))
+
+
 def sanitize() -> bool:
     """True when SPARSEBENCH_SANITIZE asks for the ASan/UBSan variant."""
     return os.environ.get("SPARSEBENCH_SANITIZE", "") not in ("", "0")
@@ -77,10 +86,21 @@ def source_hash() -> str:
     return digest.hexdigest()
 
 
+CACHE_ENV = "SPARSEBENCH_CACHE"
+
+
 def cache_dir() -> Path:
     """Directory holding the built extension for the current sources and flags."""
-    root = Path(os.environ.get("SPARSEBENCH_CACHE") or Path.home() / ".cache" / "sparsebench")
+    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "sparsebench")
     return root / "kernels_c" / source_hash()[:32]
+
+
+def _check_sanitizer_runtime() -> None:
+    """The ASan build only loads when the ASan runtime is the first library of the process."""
+    if sanitize() and "libasan" not in os.environ.get("LD_PRELOAD", ""):
+        raise ValueError("SPARSEBENCH_SANITIZE=1 needs the ASan runtime loaded first: run with "
+                         "LD_PRELOAD=$(gcc -print-file-name=libasan.so) "
+                         "ASAN_OPTIONS=detect_leaks=0, or unset SPARSEBENCH_SANITIZE")
 
 
 def _compile(dest: Path) -> None:
@@ -117,10 +137,16 @@ def _compile(dest: Path) -> None:
 @cache
 def load() -> ModuleType:
     """The compiled cffi module (building it first if the cache has none)."""
+    _check_sanitizer_runtime()
     dest = cache_dir()
     if not any(dest.glob(f"{MODULE_NAME}*.so")):
-        with contextlib.suppress(FileExistsError):
-            _compile(dest)
+        try:
+            with contextlib.suppress(FileExistsError):
+                _compile(dest)
+        except OSError as exc:  # the cache folder cannot be made or written
+            raise ValueError(f"cannot build the C kernels in {dest.parent} "
+                             f"({exc.strerror or exc}); set {CACHE_ENV} to a writable folder"
+                             ) from None
     so = next(dest.glob(f"{MODULE_NAME}*.so"))
     spec = importlib.util.spec_from_file_location(MODULE_NAME, so)
     module = importlib.util.module_from_spec(spec)

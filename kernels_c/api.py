@@ -64,17 +64,24 @@ def _resolve_isa(isa: str | None) -> str:
     return isa
 
 
+def max_threads() -> int:
+    """Most OpenMP threads one kernel call may ask for (SB_MAX_THREADS in sb.h)."""
+    return _build.constant("SB_MAX_THREADS")
+
+
 def _check_threads(threads: Any) -> None:
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    if (isinstance(threads, bool) or not isinstance(threads, int)
+            or not 1 <= threads <= max_threads()):
+        raise ValueError(f"threads must be an integer in 1..{max_threads()}, got {threads!r}")
 
 
-def _pair(value: Any, what: str, minimum: int) -> tuple[int, int]:
+def _pair(value: Any, what: str, minimum: int, maximum: int) -> tuple[int, int]:
     pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(pair) != 2 or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in pair
+        isinstance(v, int) and not isinstance(v, bool) and minimum <= v <= maximum for v in pair
     ):
-        raise ValueError(f"{what} must be an int >= {minimum} or a pair of them, got {value!r}")
+        raise ValueError(f"{what} must be an int in {minimum}..{maximum} or a pair of them, "
+                         f"got {value!r}")
     return pair
 
 
@@ -103,6 +110,8 @@ class PreparedConv:
         ffi, lib = _lib()
         self.kernel_function = ffi.string(lib.sb_kernel_name(packed.fmt, ISAS.index(isa))).decode()
         self.nnz = packed.nnz
+        self.threads_used: int | None = None
+        """OpenMP threads the last call ran on, as the C kernel reports it."""
         for array in packed.arrays.values():
             array.flags.writeable = False
         self._struct = self._make_struct()
@@ -156,19 +165,23 @@ class PreparedConv:
         if layout not in _LAYOUTS:
             raise ValueError(f"layout must be one of {sorted(_LAYOUTS)}, got {layout!r}")
         y = torch.empty(self.out_shape(tuple(x.shape)), dtype=torch.float32)
+        if x.shape[0] == 0:  # an empty batch: an empty result, as torch gives
+            return y
         ffi, lib = _lib()
         err = ffi.new("char[]", _ERRLEN)
+        used = ffi.new("int32_t *", 0)
         bias = ffi.NULL if self.bias is None else ffi.cast("float *", self.bias.data_ptr())
         rc = lib.sb_conv2d(
             self._struct, ffi.cast("float *", x.data_ptr()), x.shape[0], x.shape[2], x.shape[3],
             *self.stride, *self.padding, bias, ffi.cast("float *", y.data_ptr()),
-            threads, ISAS.index(self.isa), _LAYOUTS[layout], err, _ERRLEN,
+            threads, ISAS.index(self.isa), _LAYOUTS[layout], used, err, _ERRLEN,
         )
         if rc:
             message = ffi.string(err).decode()
             if rc == lib.SB_ENOMEM:
                 raise MemoryError(message)
             raise ValueError(f"kernels_c {self.kernel}: {message}")
+        self.threads_used = int(used[0])
         return y
 
     def __repr__(self) -> str:
@@ -181,8 +194,8 @@ def prepare(weight: torch.Tensor, *, pattern: Any, stride: Any = 1, padding: Any
             bias: torch.Tensor | None = None, isa: str | None = None) -> PreparedConv:
     """Pack ``weight`` (already masked with ``pattern``) once; returns a callable conv."""
     _check_tensor(weight, "weight", 4)
-    stride_pair = _pair(stride, "stride", 1)
-    padding_pair = _pair(padding, "padding", 0)
+    stride_pair = _pair(stride, "stride", 1, _build.constant("SB_MAX_STRIDE"))
+    padding_pair = _pair(padding, "padding", 0, _build.constant("SB_MAX_PADDING"))
     if bias is not None:
         _check_tensor(bias, "bias", 1)
         if bias.shape[0] != weight.shape[0]:

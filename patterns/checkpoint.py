@@ -92,7 +92,18 @@ class Checkpoint:
             num_classes=self.meta["num_classes"],
             in_channels=self.meta["in_channels"],
         )
-        model.load_state_dict(self.state_dict)
+        return self.load_into(model)
+
+    def load_into(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``model`` with this checkpoint's weights; ValueError (one line) when a name or a
+        shape differs (a checkpoint of another model or another version of it)."""
+        try:
+            model.load_state_dict(self.state_dict)
+        except RuntimeError as exc:
+            detail = " ".join(str(exc).split())[:300]
+            raise ValueError(f"{self.path} does not fit {self.model} as this code builds it "
+                             f"({detail}); retrain it or pass a checkpoint of this model"
+                             ) from None
         return model
 
 
@@ -196,6 +207,20 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def seal(magic: bytes, body: bytes) -> bytes:
+    """``magic`` + sha256(body) + body: a file format whose every byte is checked on read."""
+    return magic + hashlib.sha256(body).digest() + body
+
+
+def unseal(magic: bytes, raw: bytes) -> bytes | None:
+    """The body of ``raw`` written by ``seal(magic, ...)``; None when it was not, or when a
+    byte of it changed since (truncated, altered)."""
+    if not raw.startswith(magic):
+        return None
+    digest, body = raw[len(magic) : len(magic) + _DIGEST], raw[len(magic) + _DIGEST :]
+    return body if hashlib.sha256(body).digest() == digest else None
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     *,
@@ -230,20 +255,23 @@ def save_checkpoint(
     buf = io.BytesIO()
     torch.save(payload, buf)
     body = buf.getvalue()
-    atomic_write_bytes(Path(path), MAGIC + hashlib.sha256(body).digest() + body)
+    atomic_write_bytes(Path(path), seal(MAGIC, body))
     return Checkpoint(Path(path), meta, state, masks)
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read and verify a checkpoint; any defect -> ``ValueError`` with one line."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a checkpoint file; pass the checkpoint.pt "
+                         "inside it")
     if not path.is_file():
         raise ValueError(f"{path} does not exist; train it with `sparsebench train` first")
     raw = path.read_bytes()
     if not raw.startswith(MAGIC):
         _foreign(path, "it does not start with the sparsebench header")
-    digest, body = raw[len(MAGIC) : len(MAGIC) + _DIGEST], raw[len(MAGIC) + _DIGEST :]
-    if len(digest) < _DIGEST or hashlib.sha256(body).digest() != digest:
+    body = unseal(MAGIC, raw)
+    if body is None:
         _corrupt(path, "its content digest does not match (truncated or altered)")
     try:
         payload = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import pickle
 import shutil
 import tempfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -343,19 +345,56 @@ def _torchvision_root(files: list[Path]) -> Path:
     raw = root / "FashionMNIST" / "raw"
     try:
         raw.mkdir(parents=True, exist_ok=True)
-        for src, base in zip(files, _IDX_FILES, strict=True):
-            if (raw / base).is_file():
-                continue
-            opener = gzip.open if src.suffix == ".gz" else open
-            with opener(src, "rb") as fin, tempfile.NamedTemporaryFile(dir=raw, delete=False) as f:
-                shutil.copyfileobj(fin, f)
-            os.replace(f.name, raw / base)
     except OSError as err:
         raise ValueError(
-            f"cannot write the decompressed Fashion-MNIST cache in {raw} ({err}); "
+            f"cannot write the decompressed Fashion-MNIST cache in {raw} ({err.strerror}); "
             f"set {CACHE_ENV} to a writable folder"
-        ) from err
+        ) from None
+    for src, base in zip(files, _IDX_FILES, strict=True):
+        if not (raw / base).is_file():
+            _decompress(src, raw / base)
     return root
+
+
+def _decompress(src: Path, dest: Path) -> None:
+    """Copy ``src`` (gzip or plain) to ``dest`` through a temp file that never stays behind."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        opener = gzip.open if src.suffix == ".gz" else open
+        with os.fdopen(fd, "wb") as fout, opener(src, "rb") as fin:
+            shutil.copyfileobj(fin, fout)
+        os.replace(tmp, dest)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise ValueError(f"{src} is not a valid gzip file ({err}); replace it with an intact "
+                         "copy (`apt-get install --reinstall dataset-fashion-mnist`)") from None
+    except OSError as err:
+        raise ValueError(
+            f"cannot write the decompressed Fashion-MNIST cache in {dest.parent} "
+            f"({err.strerror}); set {CACHE_ENV} to a writable folder"
+        ) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _check_idx(path: Path, source: Path | None = None) -> None:
+    """ValueError naming ``source`` (the file ``path`` was decompressed from; default
+    ``path``) when ``path`` is not a complete uint8 IDX file (truncated, wrong kind):
+    torchvision would only fail an assertion deep inside its reader."""
+    shown = source or path
+    with open(path, "rb") as fh:
+        header = fh.read(4)
+        dims = header[3] if len(header) == 4 else 0
+        sizes = fh.read(4 * dims)
+    expected = 0x801 if "labels" in path.name else 0x803  # uint8, 1-D labels / 3-D images
+    if int.from_bytes(header, "big") != expected or len(sizes) < 4 * dims:
+        raise ValueError(f"{shown} is not a Fashion-MNIST IDX file (bad header); replace it "
+                         "with an intact copy")
+    count = math.prod(int.from_bytes(sizes[i:i + 4], "big") for i in range(0, 4 * dims, 4))
+    actual = path.stat().st_size - 4 - 4 * dims
+    if actual != count:
+        raise ValueError(f"{shown} is truncated or padded: {actual} data bytes, its header "
+                         f"says {count}; replace it with an intact copy")
 
 
 def _download_fashion_mnist() -> tuple[Path | None, str]:
@@ -389,6 +428,8 @@ def _fashion_mnist(root: Path | None, augment: bool, download: bool) -> _Source:
             f"{root}; pass root= a folder holding them, or drop root= to use ${DATA_ENV}, "
             f"{SYSTEM_FASHION_MNIST} (`apt-get install dataset-fashion-mnist`) or a download"
         )
+    for base, source in zip(_IDX_FILES, files or [None] * len(_IDX_FILES), strict=True):
+        _check_idx(tv_root / "FashionMNIST" / "raw" / base, source)
     splits = [
         torchvision.datasets.FashionMNIST(tv_root, train=train, download=False)
         for train in (True, False)

@@ -53,25 +53,36 @@ def with_lock_retry(action: Callable[[], T], path: str, timeout: float) -> T:
                 who = f"process {holder.group(1)}" if holder else "another connection"
                 raise StoreBusy(
                     f"{path} is locked by {who} for more than {timeout:g} s; "
-                    "wait for it to finish or raise the lock timeout"
+                    "wait for it to finish, then run the command again"
                 ) from exc
             time.sleep(min(delay * random.uniform(0.5, 1.0), remaining))
             delay = min(delay * 2, 0.25)
 
 
+# A sandboxed reader touches no file but its own: no ATTACH, COPY TO, read_csv, EXPORT,
+# INSTALL or LOAD (DuckDB's enable_external_access), and the caller locks the configuration
+# once its views are made, so SQL cannot switch it back.
+SANDBOX_CONFIG = {"enable_external_access": False}
+
+
 @contextmanager
 def connect(
-    path: str | Path, *, read_only: bool, timeout: float = DEFAULT_TIMEOUT_S
+    path: str | Path, *, read_only: bool, timeout: float = DEFAULT_TIMEOUT_S,
+    sandbox: bool = False,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open ``path`` for one operation and close it afterwards (closing checkpoints the WAL).
 
+    ``sandbox`` (read-only only): the connection cannot reach any other file.
     ValueError (one line) when the file is not a DuckDB database; StoreBusy when locked.
     """
     name = str(path)
+    if sandbox and not read_only:
+        raise ValueError("a sandboxed connection is read-only")
+    config = SANDBOX_CONFIG if sandbox else {}
 
     def open_file() -> duckdb.DuckDBPyConnection:
         try:
-            return duckdb.connect(name, read_only=read_only)
+            return duckdb.connect(name, read_only=read_only, config=dict(config))
         except duckdb.Error as exc:
             if is_lock_error(exc):
                 raise

@@ -75,8 +75,19 @@ _V1 = [
                                  AND p90_s IS NULL AND stdev_s IS NULL)))""",
 ]
 
+# v2: C-kernel layer rows timed before the fix of issue 21 ran on one OpenMP thread
+# whatever their ``threads`` says; they keep their figures but carry the reason they are
+# wrong, and every reader (``db query``, reports) sees only rows whose reason is NULL.
+C_LAYER_ONE_THREAD = ("timed on 1 thread, not the recorded count "
+                      "(C-kernel layer timing before schema v2)")
+_V2 = [
+    "ALTER TABLE measurements ADD COLUMN invalid_reason VARCHAR",
+    f"""UPDATE measurements SET invalid_reason = '{C_LAYER_ONE_THREAD}'
+        WHERE scope = 'layer' AND backend = 'c' AND threads <> 1 AND status = 'ok'""",
+]
+
 # version -> DDL steps that bring a file from version-1 to version. Append only.
-MIGRATIONS: dict[int, list[str]] = {1: _V1}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 # Data tables in dependency order (referenced tables first): export and merge walk this.
@@ -156,3 +167,21 @@ def table_columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
         if table in columns:
             columns[table][column] = data_type
     return columns
+
+
+# table -> condition a row must meet to be seen by readers (the rest is kept, flagged)
+VALID_ROWS = {"measurements": "invalid_reason IS NULL"}
+
+
+def hide_invalid_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """Shadow each table of ``VALID_ROWS`` with a temporary view of its valid rows only.
+
+    The full table stays readable as ``<database>.main.<table>`` (e.g. to count flagged rows).
+    """
+    (database,) = con.execute("SELECT current_database()").fetchone()
+    quoted = '"' + database.replace('"', '""') + '"'
+    columns = table_columns(con)
+    for table, condition in VALID_ROWS.items():
+        if "invalid_reason" in columns.get(table, {}):
+            con.execute(f"CREATE TEMP VIEW {table} AS "
+                        f"SELECT * FROM {quoted}.main.{table} WHERE {condition}").fetchall()

@@ -4,15 +4,18 @@ The store never keeps the file open between calls: each operation opens a short-
 connection (read-only for queries) and closes it, so a report can read while a sweep
 writes, and a locked file is waited for (bounded by ``timeout``) before ``StoreBusy``.
 A run's rows are written in one transaction; rows are keyed by content hashes, so writing
-the same configuration again adds nothing.
+the same configuration again adds nothing. ``query`` (every reader: ``db query``, reports)
+runs in a sandbox that reaches no other file, and sees only rows no migration flagged as
+wrong (``schema.VALID_ROWS``).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import uuid
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -29,6 +32,7 @@ from results.schema import (
     SCHEMA_VERSION,
     check_supported,
     file_version,
+    hide_invalid_rows,
     migrate,
     table_columns,
 )
@@ -75,7 +79,7 @@ class Store:
             raise ValueError(
                 f"no results database at {self.path}; run a sweep first or pass --db PATH"
             )
-        self.version = self._open_schema()
+        self.version = self._open_schema(create)
 
     # -- connections -------------------------------------------------------------------
     def _read(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
@@ -84,9 +88,17 @@ class Store:
     def _write(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         return connect(self.path, read_only=False, timeout=self.timeout)
 
-    def _open_schema(self) -> int:
-        if self.path.exists() and self.path.stat().st_size == 0:
-            self.path.unlink()  # an empty placeholder (touch, mkstemp): DuckDB refuses those
+    @contextmanager
+    def _sandboxed(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection for user SQL: no other file reachable, flagged rows hidden."""
+        with connect(self.path, read_only=True, timeout=self.timeout, sandbox=True) as con:
+            hide_invalid_rows(con)
+            con.execute("SET lock_configuration = true").fetchall()
+            yield con
+
+    def _open_schema(self, create: bool) -> int:
+        if self.path.exists():
+            self._check_existing(create)
         if self.path.exists():
             with self._read() as con:
                 version = file_version(con, str(self.path))
@@ -97,10 +109,32 @@ class Store:
         with self._write() as con:
             version = file_version(con, str(self.path))
             check_supported(version, str(self.path))
+            if version == 0 and not create:
+                raise ValueError(f"{self.path} holds no sparsebench results; run a sweep "
+                                 "into it first or pass another --db")
             if version < SCHEMA_VERSION:
                 migrate(con, version, sparsebench_version())
             self._columns = table_columns(con)
         return SCHEMA_VERSION
+
+    def _check_existing(self, create: bool) -> None:
+        """Refuse what is not a regular file; adopt an empty placeholder file (touch,
+        mkstemp: DuckDB refuses 0-byte files) only when creating and only when it is ours
+        alone (one link, our owner), so no device, FIFO or shared file is ever replaced."""
+        info = self.path.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            info = self.path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{self.path} is not a regular file; pass a results file path")
+        if info.st_size:
+            return
+        if not create:
+            raise ValueError(f"{self.path} is empty, not a results database; run a sweep "
+                             "into it first or pass another --db")
+        if self.path.is_symlink() or info.st_nlink != 1 or info.st_uid != os.getuid():
+            raise ValueError(f"{self.path} is an empty file that is linked or not ours; "
+                             "remove it or pass another --db")
+        self.path.unlink()
 
     def columns(self, table: str) -> dict[str, str]:
         """Column name -> DuckDB type of ``table``, in table order (read when opened)."""
@@ -239,12 +273,18 @@ class Store:
         return not self.query(sql, [key]).empty
 
     def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
-        """Run read-only SQL; a DataFrame. ValueError (one line) for SQL DuckDB rejects."""
-        with self._read() as con:
+        """Run read-only SQL in a sandbox (see ``_sandboxed``); a DataFrame.
+
+        ValueError (one line) for SQL DuckDB rejects or SQL that returns no rows at all.
+        """
+        with self._sandboxed() as con:
             try:
-                return con.execute(sql, params).df()
+                result = con.execute(sql, params)
             except duckdb.Error as exc:
                 raise ValueError(f"query failed: {first_line(exc)}") from exc
+            if result is None or result.description is None:
+                raise ValueError("the SQL holds no query that returns rows; pass a SELECT")
+            return result.df()
 
     def _table(self, table: str, order: str) -> pd.DataFrame:
         return self.query(f"SELECT * FROM {table} ORDER BY {order}")

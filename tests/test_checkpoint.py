@@ -137,3 +137,22 @@ def test_save_refuses_weights_outside_the_mask(tmp_path):
     with pytest.raises(RuntimeError, match="outside its mask"):
         save_checkpoint(tmp_path / "x.pt", state_dict=state, masks=masks, meta=meta)
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_consistent_checkpoint_of_the_wrong_shape_is_refused_in_one_line(tmp_path):
+    """Issue 21 point 15: hashes agree, but a tensor does not fit the model it names."""
+    from patterns.models import create_model
+
+    state = create_model("resnet20", num_classes=10, in_channels=3).state_dict()
+    meta = {"model": "resnet20", "dataset": "fashion-mnist", "pattern": "dense",
+            "pattern_params": {}, "num_classes": 10, "in_channels": 1}
+    path = tmp_path / "wrong.pt"
+    save_checkpoint(path, state_dict=state, masks={}, meta=meta)
+    with pytest.raises(ValueError, match="does not fit resnet20") as info:
+        load_checkpoint(path).build_model()
+    assert "\n" not in str(info.value) and "size mismatch" in str(info.value)
+
+
+def test_a_folder_is_not_a_checkpoint(tmp_path):
+    with pytest.raises(ValueError, match="is a folder, not a checkpoint file"):
+        load_checkpoint(tmp_path)

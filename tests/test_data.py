@@ -299,3 +299,39 @@ def test_real_fashion_mnist():
     assert splits.test.labels.bincount().tolist() == [1000] * 10
     images, _ = splits.val.batch(range(len(splits.val)))
     assert abs(images.mean().item()) < 0.05 and abs(images.std().item() - 1) < 0.05
+
+
+# --- damaged IDX files (issue 21 point 12) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_truncated_idx_file_is_named_in_one_line(tmp_path, gz):
+    _write_idx(tmp_path / "fm", _fake_mnist(), gz=False)
+    images = tmp_path / "fm" / IDX_NAMES[("train", "images")]
+    images.write_bytes(images.read_bytes()[:-100])  # cut short
+    if gz:
+        for path in (tmp_path / "fm").iterdir():
+            path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
+            path.unlink()
+    with pytest.raises(ValueError, match="is truncated or padded") as info:
+        data.load_splits("fashion-mnist", root=tmp_path / "fm")
+    assert str(images) in str(info.value) and "\n" not in str(info.value)  # the user's file
+
+
+def test_random_gz_is_blamed_not_the_cache_and_leaves_no_temp_file(tmp_path):
+    _write_idx(tmp_path / "fm", _fake_mnist())
+    bad = tmp_path / "fm" / (IDX_NAMES[("train", "labels")] + ".gz")
+    bad.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ValueError, match="is not a valid gzip file") as info:
+        data.load_splits("fashion-mnist", root=tmp_path / "fm")
+    assert str(bad) in str(info.value) and data.CACHE_ENV not in str(info.value)
+    leftovers = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert all(p.name in IDX_NAMES.values() and p.stat().st_size for p in leftovers), leftovers
+
+
+def test_header_that_is_not_idx_is_refused(tmp_path):
+    _write_idx(tmp_path / "fm", _fake_mnist(), gz=False)
+    labels = tmp_path / "fm" / IDX_NAMES[("test", "labels")]
+    labels.write_bytes(b"GIF89a" + labels.read_bytes()[6:])
+    with pytest.raises(ValueError, match="not a Fashion-MNIST IDX file"):
+        data.load_splits("fashion-mnist", root=tmp_path / "fm")

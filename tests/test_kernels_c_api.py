@@ -111,7 +111,7 @@ def test_c_side_rejects_bad_arguments() -> None:
     yp = ffi.cast("float *", y.data_ptr())
     err = ffi.new("char[]", 256)
     isa = kernels_c.ISAS.index(conv.isa)
-    good = [conv._struct, xp, 1, 6, 6, 1, 1, 1, 1, ffi.NULL, yp, 1, isa, 0, err, 256]
+    good = [conv._struct, xp, 1, 6, 6, 1, 1, 1, 1, ffi.NULL, yp, 1, isa, 0, ffi.NULL, err, 256]
     assert lib.sb_conv2d(*good) == lib.SB_OK
     for index, bad in [(1, ffi.NULL), (10, ffi.NULL), (0, ffi.NULL), (11, 0), (11, -3),
                        (5, 0), (7, -1), (2, 0), (3, 0), (12, 7), (13, 1)]:
@@ -159,3 +159,35 @@ def test_conv_isa_is_reported_and_forced() -> None:
         outs.append(conv(x))
     for out in outs[1:]:
         torch.testing.assert_close(out, outs[0], rtol=1e-4, atol=1e-4)
+
+
+# --- issue 21: the thread count comes back from the kernel; ranges checked up front --------
+
+def test_kernel_reports_the_threads_it_ran_on() -> None:
+    pattern, weight = _masked("cs", (8, 8, 3, 3), k=4)
+    conv = kernels_c.prepare(weight, pattern=pattern, padding=1)
+    x = torch.randn(1, 8, 12, 12)
+    for threads in (1, 2, 3):
+        conv(x, threads=threads)
+        assert conv.threads_used == threads
+    module = _build.load()
+    assert module.lib.SB_MAX_THREADS == kernels_c.max_threads() == 1024
+    with pytest.raises(ValueError, match=r"threads must be an integer in 1\.\.1024"):
+        conv(x, threads=1025)
+    with pytest.raises(ValueError, match=r"threads must be an integer in 1\.\.1024"):
+        kernels_c.peak_gflops(threads=5000)
+
+
+def test_empty_batch_gives_an_empty_result_like_torch() -> None:
+    pattern, weight = _masked("nm", (4, 8, 3, 3), n=2, m=4)
+    x = torch.randn(0, 8, 6, 6)
+    y = kernels_c.conv2d(x, weight, pattern=pattern, padding=1, threads=2)
+    assert y.shape == torch.nn.functional.conv2d(x, weight, padding=1).shape == (0, 4, 6, 6)
+
+
+def test_padding_and_stride_ranges_are_checked_before_allocating() -> None:
+    pattern, weight = _masked("unstructured", (4, 8, 3, 3), sparsity=0.5)
+    with pytest.raises(ValueError, match=r"padding must be an int in 0\.\.64"):
+        kernels_c.prepare(weight, pattern=pattern, padding=100000)
+    with pytest.raises(ValueError, match=r"stride must be an int in 1\.\.64"):
+        kernels_c.prepare(weight, pattern=pattern, stride=(1, 65))

@@ -155,3 +155,33 @@ def test_bad_input_raises_one_line_and_writes_nothing(tmp_path, pattern, params,
         train(_config(out, pattern=pattern, pattern_params=params, recipe=recipe))
     assert "\n" not in str(err.value)
     assert not out.exists()
+
+
+def _flip_a_weight_byte(state_path) -> None:
+    """Change one byte inside the largest saved weight tensor (the zip stays readable)."""
+    raw = bytearray(state_path.read_bytes())
+    start = raw.index(b"PK\x03\x04")  # the torch.save zip, after any header
+    state = torch.load(__import__("io").BytesIO(bytes(raw[start:])), weights_only=True)
+    weight = max(state["model"].values(), key=lambda t: t.numel())
+    data = weight.numpy().tobytes()
+    at = raw.index(data) + len(data) // 2
+    raw[at] ^= 0x01
+    state_path.write_bytes(bytes(raw))
+
+
+def test_a_corrupt_resume_state_is_refused_with_how_to_restart(tmp_path, interrupt_recipe):
+    """Issue 21 point 4: train_state.pt is sealed like a checkpoint; one changed byte in a
+    tensor is caught instead of resuming from altered weights."""
+    sparse = dict(pattern="nm", pattern_params={"n": 2, "m": 4}, recipe="test_interrupt_gmp")
+    interrupt_recipe.stop_at = 2
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tmp_path / "cut", **sparse))
+    interrupt_recipe.stop_at = None
+    state_path = tmp_path / "cut" / "train_state.pt"
+    _flip_a_weight_byte(state_path)
+    with pytest.raises(ValueError, match="is damaged") as info:
+        train(_config(tmp_path / "cut", resume=True, **sparse))
+    assert f"delete {state_path}" in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "cut" / "checkpoint.pt").exists()
+    state_path.unlink()  # the restart the message describes works
+    assert train(_config(tmp_path / "cut", resume=True, **sparse)).path.exists()

@@ -23,12 +23,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.paths import writable_dir, writable_file
     from harness.runner import run_sweep
     from harness.spec import load_preset, load_spec_file
     from harness.summary import print_pareto, print_summary
 
     spec, text = load_spec_file(args.spec) if args.spec else load_preset(args.preset or "quick")
-    db_path = args.db or args.out / "results.duckdb"
+    writable_dir(args.out, "--out")
+    if not args.no_report:
+        writable_dir(args.out / "report", "the report folder",
+                     "move it away, pass another --out, or add --no-report")
+    db_path = writable_file(args.db or args.out / "results.duckdb", "--db")
     summary = run_sweep(spec, text, db_path=db_path, out_dir=args.out,
                         progress=not args.no_progress)
     print_summary(summary)

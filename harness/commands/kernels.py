@@ -68,8 +68,18 @@ def _check(args: argparse.Namespace) -> None:
                              f"{', '.join(sorted(known))}")
     if not all(0 < s < 1 for s in args.sparsities):
         raise ValueError(f"--sparsities {args.sparsities}: each must be in (0, 1)")
+    import kernels_c
+    from harness.paths import writable_file
+
     if not args.threads or min(args.threads) < 1 or args.batch < 1 or args.budget <= 0:
         raise ValueError("--threads, --batch and --budget must be positive")
+    if max(args.threads) > kernels_c.max_threads():
+        raise ValueError(f"--threads {max(args.threads)}: the C kernels take at most "
+                         f"{kernels_c.max_threads()}")
+    for flag, path in (("--csv", args.csv), ("--db", args.db)):
+        if path:
+            writable_file(path, flag)
+    kernels_c.build_info()  # build (or find) the kernels now: a bad cache fails here
     if args.layers is not None and args.layers < 1:
         raise ValueError(f"--layers {args.layers}: give 1 or more")
 

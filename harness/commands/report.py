@@ -13,9 +13,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reports.site import build_site
+    from harness.paths import writable_dir
+    from reports.site import build_site, open_store
 
-    site = build_site(args.db, args.out)
+    open_store(args.db)  # a missing database is refused before --out is made
+    site = build_site(args.db, writable_dir(args.out, "--out"))
     print(f"report: {site.index} ({len(site.model_pages)} model pages, "
           f"{site.measurement_rows:,} measurements, {site.checkpoint_rows:,} checkpoints)")
     return 0

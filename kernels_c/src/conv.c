@@ -115,7 +115,8 @@ static void split_units(const sb_packed *p, int tid, int nt, int *u0, int *u1)
 
 int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int32_t w,
               int32_t sh, int32_t sw, int32_t ph, int32_t pw, const float *bias, float *y,
-              int32_t threads, int32_t isa, int32_t layout, char *err, int errlen)
+              int32_t threads, int32_t isa, int32_t layout, int32_t *threads_used, char *err,
+              int errlen)
 {
     int rc = sb_check_header(p, err, errlen);
     if (rc) return rc;
@@ -124,9 +125,12 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
         FAIL(SB_EINVAL, "input, output or bias pointer not 4-byte aligned");
     if (batch < 1 || h < 1 || w < 1 || batch > (1 << 20) || h > (1 << 15) || w > (1 << 15))
         FAIL(SB_EINVAL, "input shape out of range: batch=%d h=%d w=%d", batch, h, w);
-    if (sh < 1 || sw < 1 || sh > 64 || sw > 64) FAIL(SB_EINVAL, "stride (%d, %d) out of range 1..64", sh, sw);
-    if (ph < 0 || pw < 0 || ph > 64 || pw > 64) FAIL(SB_EINVAL, "padding (%d, %d) out of range 0..64", ph, pw);
-    if (threads < 1 || threads > 1024) FAIL(SB_EINVAL, "threads=%d out of range 1..1024", threads);
+    if (sh < 1 || sw < 1 || sh > SB_MAX_STRIDE || sw > SB_MAX_STRIDE)
+        FAIL(SB_EINVAL, "stride (%d, %d) out of range 1..%d", sh, sw, SB_MAX_STRIDE);
+    if (ph < 0 || pw < 0 || ph > SB_MAX_PADDING || pw > SB_MAX_PADDING)
+        FAIL(SB_EINVAL, "padding (%d, %d) out of range 0..%d", ph, pw, SB_MAX_PADDING);
+    if (threads < 1 || threads > SB_MAX_THREADS)
+        FAIL(SB_EINVAL, "threads=%d out of range 1..%d", threads, SB_MAX_THREADS);
     if (isa < 0 || isa > SB_ISA_AVX512 || !((sb_isa_mask() >> isa) & 1))
         FAIL(SB_EISA, "isa %d not available on this CPU", isa);
     const int kh = p->kh, kw = p->kw, cin = p->cin, cout = p->cout;
@@ -204,6 +208,7 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
 #pragma omp parallel num_threads(threads)
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        if (tid == 0 && threads_used) *threads_used = nt;
         int u0, u1;
         split_units(p, tid, nt, &u0, &u1);
         for (int b = 0; b < batch; ++b) {

@@ -17,6 +17,10 @@
 #define SB_ENOMEM 3
 #define SB_EISA 4     /* ISA not available on this CPU */
 
+#define SB_MAX_THREADS 1024 /* most OpenMP threads one call may ask for */
+#define SB_MAX_STRIDE 64    /* stride 1..SB_MAX_STRIDE */
+#define SB_MAX_PADDING 64   /* padding 0..SB_MAX_PADDING */
+
 /* ISAs (index into dispatch tables) */
 #define SB_ISA_SCALAR 0
 #define SB_ISA_AVX2 1
@@ -52,13 +56,14 @@ typedef struct sb_packed {
 
 int sb_validate(const sb_packed *p, char *err, int errlen);
 
-/* layout: 0 auto, 1 direct (1x1/s1/p0 only), 2 shifted rows (stride 1), 3 im2col */
+/* layout: 0 auto, 1 direct (1x1/s1/p0 only), 2 shifted rows (stride 1), 3 im2col.
+ * threads_used (may be NULL): the size of the OpenMP team the call actually ran on. */
 int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int32_t w,
               int32_t stride_h, int32_t stride_w, int32_t pad_h, int32_t pad_w,
               const float *bias, float *y, int32_t threads, int32_t isa, int32_t layout,
-              char *err, int errlen);
+              int32_t *threads_used, char *err, int errlen);
 
 int sb_isa_mask(void);                         /* bit i set: ISA i runs on this CPU */
 const char *sb_kernel_name(int fmt, int isa);  /* C function family used, e.g. cs_spmm_1x4v_avx512 */
-double sb_peak_gflops(int threads, int isa);   /* FMA throughput probe, <0 on bad args */
+double sb_peak_gflops(int threads, int isa);   /* FMA throughput probe, <0 on bad args (threads 1..SB_MAX_THREADS) */
 #endif

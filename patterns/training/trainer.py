@@ -23,6 +23,7 @@ import copy
 import io
 import json
 import math
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -43,7 +44,9 @@ from patterns.checkpoint import (
     git_state,
     load_checkpoint,
     save_checkpoint,
+    seal,
     software_versions,
+    unseal,
 )
 from patterns.training.batches import eval_batches, steps_per_epoch, train_batches
 from patterns.training.recipe import Recipe, RecipeContext, make_recipe
@@ -51,6 +54,7 @@ from patterns.training.schedules import warmup_cosine_lr
 
 CHECKPOINT_NAME = "checkpoint.pt"
 STATE_NAME = "train_state.pt"
+STATE_MAGIC = b"SPARSEBENCH-TS1\n"  # train_state.pt is sealed like a checkpoint
 # Settings that may differ between an interrupted run and its resumption.
 _RUNTIME_ONLY = ("out", "resume", "progress", "threads", "device")
 
@@ -141,6 +145,8 @@ def _check_config(cfg: TrainConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise ValueError(message)
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", cfg.device):
+        raise ValueError(f"device {cfg.device!r} unknown; use cpu or cuda (cuda:N)")
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {cfg.device} asked for, but torch sees no CUDA GPU; use cpu")
 
@@ -170,6 +176,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     pattern = patterns.make(cfg.pattern, **cfg.pattern_params)
     recipe = make_recipe(cfg.recipe, pattern, **cfg.recipe_params)
     out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder; pass a folder path")
     final_path, state_path = out / CHECKPOINT_NAME, out / STATE_NAME
     if final_path.exists():
         if cfg.resume:
@@ -193,7 +201,11 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run = _build(cfg, pattern, recipe, state)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {out}: cannot make the folder ({exc.strerror}); pass a folder "
+                         "you can write") from None
     _train_epochs(run, state_path)
     return _finish(run, final_path, state_path)
 
@@ -343,17 +355,22 @@ def _save_state(path: Path, run: _Run, epoch: int) -> None:
     }
     buf = io.BytesIO()
     torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, seal(STATE_MAGIC, buf.getvalue()))
 
 
 def _load_state(path: Path, cfg: TrainConfig) -> dict[str, Any]:
+    """The sealed resume state; ValueError when any byte of it changed since it was saved."""
+    restart = f"delete {path} and run the same command again to train from epoch 0"
+    body = unseal(STATE_MAGIC, path.read_bytes())
+    if body is None:
+        raise ValueError(f"{path} is damaged (its digest does not match: truncated, altered "
+                         f"or written by an older sparsebench); {restart}")
     try:
-        state = torch.load(path, map_location=cfg.device, weights_only=True)
+        state = torch.load(io.BytesIO(body), map_location=cfg.device, weights_only=True)
         identity = state["config"]
     except Exception as exc:  # damaged file: torch raises many types
         raise ValueError(
-            f"{path} is not a readable training state ({type(exc).__name__}); "
-            "delete it to start over"
+            f"{path} is not a readable training state ({type(exc).__name__}); {restart}"
         ) from None
     if identity != cfg.identity():
         raise ValueError(

@@ -29,7 +29,7 @@ def load_dense_init(recipe: str, path: str, model: nn.Module, model_name: str, d
             f"recipe {recipe}: init checkpoint {path} is {ckpt.model} on {ckpt.dataset}, "
             f"not {model_name} on {dataset}; pass a checkpoint of the same model and data set"
         )
-    model.load_state_dict(ckpt.state_dict)
+    ckpt.load_into(model)
     return ckpt
 
 
