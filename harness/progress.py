@@ -45,7 +45,7 @@ class Progress:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.started: dict[str, float] = {}
-        self._bars: dict[str, Any] = {}
+        self.bars: dict[str, Any] = {}
         self._stored: dict[str, int] = {}
 
     def add(self, todo: Iterable[Job], stored: Iterable[Job] = ()) -> None:
@@ -64,25 +64,25 @@ class Progress:
                 continue
             stored_count = self._stored.get(phase.name)
             desc = phase.name + (f" ({stored_count} stored)" if stored_count else "")
-            bar = self._bars.get(phase.name)
+            bar = self.bars.get(phase.name)
             if bar is None:
-                bar = self._bars[phase.name] = tqdm(
+                bar = self.bars[phase.name] = tqdm(
                     total=0, desc=desc, unit=phase.unit, disable=not self.enabled,
-                    dynamic_ncols=True, position=len(self._bars))
+                    dynamic_ncols=True, position=len(self.bars))
             bar.total += totals.get(phase.name, 0)
             bar.set_description_str(desc, refresh=True)
 
     def start(self, job: Job) -> None:
         """``job`` begins: its phase's clock starts with its first job."""
         name = PHASES[type(job)].name
-        bar = self._bars[name]
+        bar = self.bars[name]
         if name not in self.started:  # its rate counts from here, not from the sweep's start
             self.started[name] = time.perf_counter()
             bar.reset(total=bar.total)
         bar.set_postfix_str(job.label[:60], refresh=False)
 
     def finish(self, job: Job) -> None:
-        self._bars[PHASES[type(job)].name].update(weight(job))
+        self.bars[PHASES[type(job)].name].update(weight(job))
 
     def latency_started(self) -> float | None:
         """When the first latency job began; None when none ran."""
@@ -90,5 +90,5 @@ class Progress:
         return min(times) if times else None
 
     def close(self) -> None:
-        for bar in self._bars.values():
+        for bar in self.bars.values():
             bar.close()
