@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from harness.plan import LayerJob, ModelJob, TrainJob, content_hash
 from harness.spec import ExecutorSpec, SweepSpec
 from results.connection import first_line
 
+CONNECT_TIMEOUT_S = 10.0
 POLL_S = 0.5  # how often the driver wakes up while waiting (so Ctrl-C is seen at once)
 LATENCY_RESOURCE = "sparsebench_latency"  # a node offering it (1 unit) may time latency
 TASK_NAME_CHARS = 120
@@ -73,6 +75,7 @@ class RayExecutor:
             raise BadInput("executor 'ray' needs Ray: pip install 'sparsebench[ray]' "
                            "(or use --executor local)") from None
         address = self.options.address
+        _check_reachable(address)
         try:
             if address is None:  # a Ray of this machine alone, measuring latency too
                 ray.init(resources={LATENCY_RESOURCE: 1}, include_dashboard=False,
@@ -85,6 +88,7 @@ class RayExecutor:
                            "(docs/executors.md) or fix --ray-address") from None
         try:
             self._check_cluster(spec)
+            self._check_code()
         except BadInput:
             ray.shutdown()
             raise
@@ -99,6 +103,26 @@ class RayExecutor:
             raise BadInput(f"no Ray node offers the {LATENCY_RESOURCE} resource, so none may "
                            "measure latency; start nodes with --resources "
                            f"'{{\"{LATENCY_RESOURCE}\": 1}}' (docs/executors.md)")
+
+    @staticmethod
+    def _check_code() -> None:
+        """Every node runs the driver's sparsebench code (row keys depend on it)."""
+        import ray
+
+        from harness.executors.fingerprint import code_fingerprint
+        from harness.executors.ray_tasks import code_task
+
+        ours = code_fingerprint()
+        try:
+            found = ray.get([code_task.options(scheduling_strategy=_on(n["NodeID"])).remote()
+                             for n in _alive_nodes()])
+        except ray.exceptions.RayError as exc:
+            raise BadInput(f"a Ray node cannot run sparsebench: {first_line(exc)}; install "
+                           "'sparsebench[ray]' on every node (docs/executors.md)") from None
+        others = sorted({ip for ip, fingerprint in found if fingerprint != ours})
+        if others:
+            raise BadInput(f"Ray nodes at {', '.join(others)} run other sparsebench code than "
+                           "this driver; install the same version (or commit) on every node")
 
     def close(self) -> None:
         import ray
@@ -134,7 +158,8 @@ class RayExecutor:
 
         refs: dict[str, Any] = {}
         for job in sweep.split(sweep.plan().train, sweep.ctx):  # parents before children
-            parent = job.parent and (refs.get(job.parent.key) or _stored(sweep, job.parent))
+            parent = None if job.parent is None else (
+                refs[job.parent.key] if job.parent.key in refs else _stored(sweep, job.parent))
             ref = train_task.options(**self._options(
                 f"sparsebench-train {job.label}", num_cpus=sweep.spec.train.threads,
             )).remote(settings, job, parent)
@@ -297,6 +322,19 @@ def _alive_nodes() -> list[dict[str, Any]]:
 
 def _latency_nodes() -> list[dict[str, Any]]:
     return [n for n in _alive_nodes() if n["Resources"].get(LATENCY_RESOURCE, 0) >= 1]
+
+
+def _check_reachable(address: str | None) -> None:
+    """A host:port address must accept a connection (Ray itself waits for minutes)."""
+    host, sep, port = (address or "").rpartition(":")
+    if not sep or not port.isdigit() or "/" in host:
+        return  # none, "auto", "ray://...": Ray resolves those itself
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise BadInput(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start "
+                       "one with `ray start --head` (docs/executors.md) or fix --ray-address"
+                       ) from None
 
 
 def _has_latency(spec: SweepSpec) -> bool:

@@ -72,6 +72,14 @@ def _context(settings: TaskSettings, build_info: dict[str, dict[str, Any]],
 
 
 @ray.remote(num_cpus=0)
+def code_task() -> tuple[str, str]:
+    """(IP address, fingerprint of the sparsebench code) of the node this runs on."""
+    from harness.executors.fingerprint import code_fingerprint
+
+    return ray.util.get_node_ip_address(), code_fingerprint()
+
+
+@ray.remote(num_cpus=0)
 def probe_task() -> tuple[str, NodeEnvironment]:
     """(node id, environment) of the node this runs on."""
     return ray.get_runtime_context().get_node_id(), node_environment()
