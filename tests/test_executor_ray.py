@@ -7,6 +7,7 @@ killed mid-sweep; the sweep is rerun; the driver is interrupted with Ctrl-C.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -52,6 +53,14 @@ target_rel_ci = 0.5
 name = "cs"
 sparsities = [0.5]
 """
+NO_RETRIES = """
+[latency]
+layers = false
+model = false
+
+[executor]
+max_retries = 0
+"""
 # 2 seeds x (dense + cs k=2 child); c times all 18 prunable convs of both, torch the dense
 # ones; one model latency per checkpoint and backend
 CHECKPOINTS = 4
@@ -67,11 +76,11 @@ class Done:
     stderr: str
 
 
-def _bench(out: Path, *extra: str, train_subset: int = 256, threads: int = 1
-           ) -> subprocess.Popen:
+def _bench(out: Path, *extra: str, train_subset: int = 256, threads: int = 1,
+           tables: str = "") -> subprocess.Popen:
     out.mkdir(parents=True, exist_ok=True)
     spec = out / "tiny.toml"
-    spec.write_text(TINY.format(train_subset=train_subset, threads=threads))
+    spec.write_text(TINY.format(train_subset=train_subset, threads=threads) + tables)
     env = {**os.environ, **CLIENT_ENV, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
         [sys.executable, "-m", "harness", "bench", "--spec", str(spec), "--out", str(out),
@@ -114,6 +123,8 @@ class Sweeps:
     train_left_after_interrupt: list[int]
     too_many_threads: Done
     too_many_threads_db: Path
+    no_retries: Done
+    no_retries_db: Path
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +136,11 @@ def sweeps(tmp_path_factory: pytest.TempPathFactory) -> Sweeps:
         ray_args = ("--executor", "ray", "--ray-address", cluster.address)
 
         threads = _finish(_bench(tmp / "threads", *ray_args, threads=2))
+
+        # no retries allowed: the killed job fails, with it its child; the rest is stored
+        no_retries = _bench(tmp / "no-retries", *ray_args, tables=NO_RETRIES)
+        os.kill(_first_train_worker(cluster, no_retries), signal.SIGKILL)
+        failed = _finish(no_retries)
 
         # Ctrl-C while training: outstanding tasks are cancelled, the run interrupted
         slow = _bench(tmp / "interrupt", *ray_args, train_subset=4096)
@@ -148,7 +164,8 @@ def sweeps(tmp_path_factory: pytest.TempPathFactory) -> Sweeps:
     assert local_done.returncode == 0, local_done.stderr
     return Sweeps(tmp / "local" / "results.duckdb", tmp / "ray" / "results.duckdb", ray_done,
                   title, rerun, interrupted, tmp / "interrupt" / "results.duckdb", left,
-                  threads, tmp / "threads" / "results.duckdb")
+                  threads, tmp / "threads" / "results.duckdb", failed,
+                  tmp / "no-retries" / "results.duckdb")
 
 
 def test_ray_sweep_stores_the_keys_the_local_sweep_stores(sweeps: Sweeps) -> None:
@@ -212,3 +229,19 @@ def test_more_training_threads_than_any_node_has_is_refused_before_work(sweeps: 
         "sparsebench: error: train.threads = 2 but the largest Ray node has 1 CPUs; "
         "lower train.threads or add a bigger node"]
     assert not sweeps.too_many_threads_db.exists()
+
+
+def test_a_job_out_of_retries_is_recorded_failed_with_its_reason(sweeps: Sweeps) -> None:
+    done = sweeps.no_retries
+    assert done.returncode == 1, done.stderr
+    assert "2 job failure(s)" in done.stderr  # the killed job and its pruned child
+    store = results.Store(sweeps.no_retries_db)
+    run = store.runs().iloc[0]
+    assert run["status"] == "failed"
+    failed = json.loads(run["notes"])["failed_jobs"]
+    assert len(failed) == 2
+    killed = next(f for f in failed if f["job"].startswith("train resnet20 dense"))
+    child = next(f for f in failed if f is not killed)
+    assert killed["reason"].startswith("WorkerCrashedError after 1 attempts: ")
+    assert child["reason"] == f"its parent failed ({killed['job']})"
+    assert len(store.checkpoints()) == 2  # the other seed's parent and child
