@@ -165,3 +165,15 @@ def test_a_ray_address_where_nothing_listens_is_refused_at_once(tmp_path, capsys
     assert len(err) == 1 and err[0].startswith(f"sparsebench: error: no Ray cluster answers "
                                                f"at {address}")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_command_line_executor_wins_over_the_specs():
+    from harness.commands.bench import with_executor
+
+    spec = parse_spec('name = "s"\n[executor]\nname = "ray"\naddress = "h:1"\n')
+    assert with_executor(spec, None, None).executor == spec.executor
+    assert with_executor(spec, None, "g:2").executor.address == "g:2"
+    local = with_executor(spec, "local", None).executor
+    assert (local.name, local.address) == ("local", None)
+    with pytest.raises(BadInput, match="needs executor 'ray'"):
+        with_executor(spec, "local", "g:2")

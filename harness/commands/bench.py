@@ -58,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
 def with_executor(spec: SweepSpec, name: str | None, address: str | None) -> SweepSpec:
     """``spec`` with the command line's executor choice over the spec's own."""
     options = spec.executor
-    if name is not None:
-        options = dataclasses.replace(options, name=name)
+    if name is not None:  # another executor than the spec's: the spec's address is moot
+        options = dataclasses.replace(
+            options, name=name, address=options.address if name == options.name else None)
     if address is not None:
         options = dataclasses.replace(options, address=address)
     check_executor(options, "command line")
