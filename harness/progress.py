@@ -66,11 +66,12 @@ class Progress:
             desc = phase.name + (f" ({stored_count} stored)" if stored_count else "")
             bar = self.bars.get(phase.name)
             if bar is None:
-                bar = self.bars[phase.name] = tqdm(
-                    total=0, desc=desc, unit=phase.unit, disable=not self.enabled,
-                    dynamic_ncols=True, position=len(self.bars))
-            bar.total += totals.get(phase.name, 0)
-            bar.set_description_str(desc, refresh=True)
+                self.bars[phase.name] = tqdm(
+                    total=totals.get(phase.name, 0), desc=desc, unit=phase.unit,
+                    disable=not self.enabled, dynamic_ncols=True, position=len(self.bars))
+            else:  # more jobs of a phase begun (the next kind of cluster node)
+                bar.total += totals.get(phase.name, 0)
+                bar.set_description_str(desc, refresh=True)
 
     def start(self, job: Job) -> None:
         """``job`` begins: its phase's clock starts with its first job."""
