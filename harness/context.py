@@ -1,72 +1,109 @@
-"""What every job executor shares: the sweep context, the executor registry, job keys."""
+"""What every job shares: the context it runs in, the job-kind registry, job keys, and
+``run_job``, which runs one job and hands back the rows it made.
+
+A job never writes the database: it adds rows to its context and ``run_job`` returns them
+as a ``JobOutput``. The sweep's executor (``harness.executors``) hands every output to the
+one writer in the driver, whether the job ran in the same process or on a cluster node.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness.plan import LayerJob, ModelJob, TrainJob, content_hash
 from harness.spec import SweepSpec
 
+Job = TrainJob | LayerJob | ModelJob
+
+
+@dataclass
+class JobOutput:
+    """The rows one job made (not yet stored), its counts and its time inside timed calls."""
+
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    measurements: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    timed_s: float = 0.0
+
 
 @dataclass
 class SweepContext:
-    """What every job executor needs: the store, the run, where files go, the environment."""
+    """What a job needs where it runs: the spec, the run, where checkpoints live, and the
+    machine, software and backend builds of the process that runs it (its rows' keys).
+
+    ``known`` maps a checkpoint key to its stored row's ``weights_hash`` and ``mask_hash``:
+    a checkpoint file read back is checked against them (see ``train_jobs``).
+    """
 
     spec: SweepSpec
-    store: Any
     run_id: str
     out_dir: Path
     machine_id: str
     software_id: str
     build_info: dict[str, dict[str, Any]]
+    known: dict[str, dict[str, str]] = field(default_factory=dict)
     timed_s: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
-    pending: list[dict[str, Any]] = field(default_factory=list)
-    flushed_at: float = field(default_factory=time.monotonic)
-
-    FLUSH_EVERY_S = 5.0
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    measurements: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
 
     def add_measurement(self, row: dict[str, Any]) -> None:
-        """Queue a measurement; queued rows reach the store in one transaction every
-        few seconds (a kill loses at most those jobs, which a rerun redoes)."""
-        self.pending.append(row)
-        if time.monotonic() - self.flushed_at > self.FLUSH_EVERY_S:
-            self.flush()
+        """A measurement made here: it records this process's machine and software."""
+        self.measurements.append({**row, "machine_id": self.machine_id,
+                                  "software_id": self.software_id})
 
-    def flush(self) -> None:
-        if self.pending:
-            self.store.add_rows(self.run_id, measurements=self.pending)
-            self.pending = []
-        self.flushed_at = time.monotonic()
+    def add_checkpoint(self, row: dict[str, Any]) -> None:
+        self.checkpoints.append(row)
 
-
-Executor = Callable[[Any, SweepContext], None]
-EXECUTORS: dict[type, Executor] = {}
+    def take(self) -> JobOutput:
+        """The rows, counts and timed seconds gathered since the last call; resets them."""
+        output = JobOutput(self.checkpoints, self.measurements, self.counts, self.timed_s)
+        self.checkpoints, self.measurements, self.counts, self.timed_s = [], [], {}, 0.0
+        return output
 
 
-def executor(job_type: type) -> Callable[[Executor], Executor]:
+JobFunction = Callable[[Any, SweepContext], None]
+EXECUTORS: dict[type, JobFunction] = {}
+
+
+def executor(job_type: type) -> Callable[[JobFunction], JobFunction]:
     """Register the function that runs jobs of ``job_type``."""
 
-    def register(fn: Executor) -> Executor:
+    def register(fn: JobFunction) -> JobFunction:
         EXECUTORS[job_type] = fn
         return fn
 
     return register
 
 
-def job_key(job: TrainJob | LayerJob | ModelJob, ctx: SweepContext) -> str:
+def utc_now() -> datetime:
+    """Now in UTC, without a zone (how the results schema stores times)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def run_job(job: Job, ctx: SweepContext) -> JobOutput:
+    """Run one job here; its rows carry the UTC times the job started and ended."""
+    ctx.take()  # nothing left over from a job that raised
+    started = utc_now()
+    EXECUTORS[type(job)](job, ctx)
+    output = ctx.take()
+    ended = utc_now()
+    for row in (*output.checkpoints, *output.measurements):
+        row.update(started_at=started, ended_at=ended)
+    return output
+
+
+def job_key(job: Job, ctx: SweepContext) -> str:
     """The store key of a job's row: its configuration on this machine and software."""
     if isinstance(job, TrainJob):
         return job.key
     return content_hash({"job": repr(job), "machine": ctx.machine_id,
                          "software": ctx.software_id,
                          "build": ctx.build_info.get(job.backend, {}).get("source_hash")})
-
-

@@ -69,10 +69,9 @@ def loaded_model(job: LayerJob | ModelJob, ctx: SweepContext) -> LoadedModel:
 
 
 def _load_checkpoint(source: TrainJob, ctx: SweepContext) -> LoadedModel:
-    from harness.train_jobs import checkpoint_path
-    from patterns.checkpoint import load_checkpoint
+    from harness.train_jobs import verified_checkpoint
 
-    ckpt = load_checkpoint(checkpoint_path(source, ctx))
+    ckpt = verified_checkpoint(source, ctx)
     channels, size, _ = input_spec(source.model, source.dataset)
     pattern = ckpt.pattern()
     return _loaded(ckpt.build_model(), dict.fromkeys(ckpt.masks, pattern), source.key,

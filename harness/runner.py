@@ -2,23 +2,25 @@
 
 Jobs whose rows are already in the store are skipped, so a sweep that was interrupted
 (Ctrl-C, SIGKILL, a crash) resumes where it stopped when the same command runs again.
-Each job's rows go to the store in one transaction: nothing half-written survives a kill.
+Where the jobs run is the executor's business (``harness.executors``: this process, or a
+Ray cluster); their rows come back here and only this process writes the store, each
+job's rows in one transaction, so nothing half-written survives a kill.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness import measure, train_jobs  # noqa: F401  (registers the job executors)
+from harness import executors, measure, train_jobs  # noqa: F401  (registers the job kinds)
 from harness.backends import BACKENDS, available_backends, available_devices
-from harness.context import EXECUTORS, SweepContext, job_key
+from harness.context import SweepContext
+from harness.executors.sweep import RowWriter, Sweep, hashes
 from harness.interrupts import is_interrupt, process_alive, sigint_deferred, this_process
-from harness.plan import LayerJob, ModelJob, Plan, TrainJob, expand
+from harness.progress import Progress
 from harness.spec import SweepSpec
 
 
@@ -31,6 +33,7 @@ class SweepSummary:
     latency_wall_s: float
     counts: dict[str, int]
     notes: tuple[str, ...]
+    failures: tuple[dict[str, str], ...] = ()
 
     @property
     def overhead_fraction(self) -> float:
@@ -52,7 +55,19 @@ def prunable_layers(model_name: str) -> list[str]:
 
 def run_sweep(spec: SweepSpec, spec_text: str, *, db_path: Path, out_dir: Path,
               progress: bool = True) -> SweepSummary:
-    """Run every job of ``spec`` not already stored; returns what was done and how long."""
+    """Run every job of ``spec`` not already stored with ``spec.executor``; returns what
+    was done and how long. Jobs that failed after their retries are in ``failures`` (and
+    the run's notes, status 'failed')."""
+    sweep_executor = executors.create(spec.executor)
+    sweep_executor.connect(spec)  # refuses a cluster that cannot run the spec, before work
+    try:
+        return _run(spec, spec_text, sweep_executor, db_path, out_dir.resolve(), progress)
+    finally:
+        sweep_executor.close()
+
+
+def _run(spec: SweepSpec, spec_text: str, sweep_executor: executors.SweepExecutor,
+         db_path: Path, out_dir: Path, progress: bool) -> SweepSummary:
     import results
     from harness.environment import capture_machine, capture_software, git_state, openmp_env
 
@@ -65,41 +80,50 @@ def run_sweep(spec: SweepSpec, spec_text: str, *, db_path: Path, out_dir: Path,
     notes = tuple([*(f"backend {name} skipped: {why}" for name, why in status.items()
                      if name in spec.backends and why),
                    *(f"device {name} skipped: {why}" for name, why in devices.items() if why)])
-    usable = {name for name, why in status.items() if not why}
+    usable = frozenset(name for name, why in status.items() if not why)
     models = dict.fromkeys([*spec.models, *spec.latency.shape_models])
     runnable = replace(spec, devices=tuple(name for name, why in devices.items() if not why))
-    plan = expand(runnable, {m: prunable_layers(m) for m in models}, usable)
 
     _close_stale_runs(store, spec_text)
     run_id = store.begin_run(spec.name, spec_text, machine, software, commit, dirty,
                              notes={"notes": list(notes), "openmp_env": openmp_env(),
-                                    **this_process()})
-    ctx = SweepContext(spec, store, run_id, out_dir, results.machine_id(machine),
+                                    "executor": sweep_executor.describe(), **this_process()})
+    known = _stored_checkpoints(store)
+    ctx = SweepContext(spec, run_id, out_dir, results.machine_id(machine),
                        results.software_id(software),
-                       {name: BACKENDS[name].build_info() for name in usable})
-    done = _stored_keys(store)
+                       {name: BACKENDS[name].build_info() for name in usable}, known)
+    writer = RowWriter(store, run_id, known)
+    bars = Progress(progress)
+    sweep = Sweep(runnable, ctx, usable, {m: prunable_layers(m) for m in models},
+                  _stored_keys(store), writer, bars)
     started = time.perf_counter()
-    latency_started = started
     try:
-        for job in _progress(plan, progress):
-            if isinstance(job, LayerJob | ModelJob) and latency_started == started:
-                latency_started = time.perf_counter()
-            if job_key(job, ctx) in done:
-                ctx.count("skipped")
-                continue
-            train_jobs.ensure_trained(job.parent if isinstance(job, TrainJob) else job.source,
-                                      ctx)
-            EXECUTORS[type(job)](job, ctx)
-        ctx.flush()
+        sweep_executor.run(sweep)
+        writer.flush()
     except BaseException as exc:
         with sigint_deferred():  # a second Ctrl-C must not leave the run 'running'
-            ctx.flush()
-            store.end_run(run_id, "interrupted" if is_interrupt(exc) else "failed")
+            writer.flush()
+            store.end_run(run_id, "interrupted" if is_interrupt(exc) else "failed",
+                          _failure_notes(writer))
         raise
-    store.end_run(run_id, "finished")
+    finally:
+        bars.close()
+    store.end_run(run_id, "failed" if writer.failures else "finished", _failure_notes(writer))
     ended = time.perf_counter()
-    return SweepSummary(run_id, db_path, ended - started, ctx.timed_s, ended - latency_started,
-                        ctx.counts, notes)
+    latency_started = bars.latency_started()
+    return SweepSummary(run_id, db_path, ended - started, writer.timed_s,
+                        ended - latency_started if latency_started else 0.0, writer.counts,
+                        notes, tuple(writer.failures))
+
+
+def _failure_notes(writer: RowWriter) -> dict[str, Any] | None:
+    return {"failed_jobs": writer.failures} if writer.failures else None
+
+
+def _stored_checkpoints(store: Any) -> dict[str, dict[str, str]]:
+    """Checkpoint key -> the hashes its stored row records (what its file must match)."""
+    found = store.query("SELECT checkpoint_key, weights_hash, mask_hash FROM checkpoints")
+    return {row["checkpoint_key"]: hashes(row) for row in found.to_dict("records")}
 
 
 def _stored_keys(store: Any) -> set[str]:
@@ -118,15 +142,3 @@ def _close_stale_runs(store: Any, spec_text: str) -> None:
     for run_id, notes in zip(stale["run_id"], stale["notes"], strict=True):
         if not process_alive(json.loads(notes) if isinstance(notes, str) else notes):
             store.end_run(run_id, "interrupted")
-
-
-def _progress(plan: Plan, enabled: bool) -> Iterator[TrainJob | LayerJob | ModelJob]:
-    from tqdm import tqdm
-
-    jobs = plan.in_order()
-    bar = tqdm(jobs, desc="sweep", unit="job", disable=not enabled, dynamic_ncols=True)
-    for job in bar:
-        bar.set_postfix_str(job.label[:60], refresh=False)
-        yield job
-
-

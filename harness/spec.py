@@ -75,6 +75,17 @@ class LatencySpec:
 
 
 @dataclass(frozen=True)
+class ExecutorSpec:
+    """Where the jobs run (docs/executors.md): ``local``, one after another in this process,
+    or ``ray``, fanned out over the Ray cluster at ``address`` (none: a Ray of this machine
+    alone). A cluster job whose worker dies is retried up to ``max_retries`` times."""
+
+    name: str = "local"
+    address: str | None = None
+    max_retries: int = 2
+
+
+@dataclass(frozen=True)
 class SweepSpec:
     """The whole sweep."""
 
@@ -90,6 +101,7 @@ class SweepSpec:
     train: TrainSpec = field(default_factory=TrainSpec)
     timing: TimingSpec = field(default_factory=TimingSpec)
     latency: LatencySpec = field(default_factory=LatencySpec)
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)
     data_root: str | None = None
 
 
@@ -186,6 +198,19 @@ def _check_values(spec: SweepSpec, source: str) -> None:
 
     _check_names([p.recipe for p in spec.patterns], available_recipes(), "recipe", source)
     check_spec(spec, source)
+    check_executor(spec.executor, source)
+
+
+def check_executor(options: ExecutorSpec, source: str) -> None:
+    """The executor's name and retry bound (the CLI's overrides are checked here too)."""
+    from harness.executors import SWEEP_EXECUTORS
+
+    _check_names((options.name,), SWEEP_EXECUTORS, "executor", source)
+    if options.max_retries < 0:
+        raise BadInput(f"{source}: executor.max_retries must be >= 0, got {options.max_retries}")
+    if options.address is not None and options.name != "ray":
+        raise BadInput(f"{source}: a Ray address ({options.address}) needs executor 'ray'; "
+                       "add --executor ray or drop the address")
 
 
 def _check_names(given: typing.Iterable[str], valid: typing.Iterable[str], what: str,

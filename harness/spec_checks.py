@@ -31,10 +31,13 @@ def check_spec(spec: Any, source: str) -> None:
 
 @check
 def _non_empty(spec: Any, source: str) -> None:
-    for name in ("models", "seeds", "backends", "devices", "threads", "batch_sizes"):
+    for name in ("seeds", "backends", "devices", "threads", "batch_sizes"):
         if not getattr(spec, name):
             raise BadInput(f"{source}: '{name}' is an empty list, so the sweep would run "
                            f"nothing; list at least one or leave the key out for the default")
+    if not spec.models and not spec.latency.shape_models:  # shape models alone are a sweep
+        raise BadInput(f"{source}: 'models' and [latency] 'shape_models' are both empty, so "
+                       "the sweep would run nothing; list at least one model")
 
 
 @check

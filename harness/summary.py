@@ -15,6 +15,8 @@ def print_summary(summary: SweepSummary) -> None:
               f"timed calls: {summary.overhead_fraction:.0%} outside the timed regions")
     for note in summary.notes:
         print(f"note: {note}")
+    for failure in summary.failures:
+        print(f"failed: {failure['job']}: {failure['reason']}")
     print(f"database: {summary.db_path.resolve()}")
 
 

@@ -2,15 +2,21 @@
 
 A job trains into ``OUT/checkpoints/<key>/``; the trainer resumes an interrupted run
 there and returns a finished checkpoint as it is, so rerunning a sweep retrains nothing.
+On a cluster ``OUT`` is a folder every node sees: a checkpoint read back (a parent to
+prune, weights to time) is checked against the hashes its training job reported.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.context import SweepContext, executor
 from harness.plan import TrainJob
+
+if TYPE_CHECKING:
+    from patterns.checkpoint import Checkpoint
 
 
 def checkpoint_dir(job: TrainJob, ctx: SweepContext) -> Path:
@@ -23,12 +29,32 @@ def checkpoint_path(job: TrainJob, ctx: SweepContext) -> Path:
     return checkpoint_dir(job, ctx) / CHECKPOINT_NAME
 
 
+def verified_checkpoint(job: TrainJob, ctx: SweepContext) -> Checkpoint:
+    """``job``'s checkpoint file, loaded (its own digests and masks checked) and matched
+    against the weights and mask hashes its training reported (``ctx.known``)."""
+    from patterns.checkpoint import load_checkpoint
+
+    path = checkpoint_path(job, ctx)
+    ckpt = load_checkpoint(path)
+    expected = ctx.known.get(job.key)
+    if expected is None:
+        return ckpt
+    for name in ("weights_hash", "mask_hash"):
+        if getattr(ckpt, name) != expected[name]:
+            raise ValueError(
+                f"checkpoint {path} is not the one trained ({name} {getattr(ckpt, name)[:12]} "
+                f"!= {expected[name][:12]}); is --out a folder every node sees?")
+    return ckpt
+
+
 @executor(TrainJob)
 def run_train(job: TrainJob, ctx: SweepContext) -> None:
-    """Train (or finish training) ``job``'s checkpoint and store its accuracy row."""
+    """Train (or finish training) ``job``'s checkpoint; its accuracy row goes to ``ctx``."""
     from patterns.training import TrainConfig, train
 
     t = job.train
+    if job.parent:
+        verified_checkpoint(job.parent, ctx)
     init = {"init": str(checkpoint_path(job.parent, ctx))} if job.parent else {}
     result = train(TrainConfig(
         model=job.model, dataset=job.dataset, out=str(checkpoint_dir(job, ctx)),
@@ -40,7 +66,7 @@ def run_train(job: TrainJob, ctx: SweepContext) -> None:
         test_subset=t.test_subset, data_root=ctx.spec.data_root, threads=t.threads,
         resume=True, progress=False))
     meta = result.checkpoint.meta
-    ctx.store.add_rows(ctx.run_id, checkpoints=[{
+    ctx.add_checkpoint({
         "checkpoint_key": job.key, "run_id": ctx.run_id, "model": job.model,
         "dataset": job.dataset, "pattern": job.pattern, "pattern_params": job.params_json,
         "requested_sparsity": job.requested_sparsity,
@@ -50,15 +76,6 @@ def run_train(job: TrainJob, ctx: SweepContext) -> None:
         "layer_table": json.dumps(meta["layer_table"]), "mask_hash": meta["mask_hash"],
         "weights_hash": meta["weights_hash"], "path": str(result.path),
         "train_seconds": result.train_seconds,
-    }])
+    })
     ctx.count("trained")
 
-
-def ensure_trained(job: TrainJob | None, ctx: SweepContext) -> None:
-    """Retrain ``job``'s checkpoint (and its parents') when the store has its row but the
-    file is gone (another --out, a deleted folder, a database merged from elsewhere)."""
-    if job is None or checkpoint_path(job, ctx).is_file():
-        return
-    ensure_trained(job.parent, ctx)
-    run_train(job, ctx)
-    ctx.count("retrained")

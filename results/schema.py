@@ -87,7 +87,16 @@ _V2 = [
 ]
 
 # version -> DDL steps that bring a file from version-1 to version. Append only.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
+
+# When each job ran (UTC, on the machine that ran it): a cluster's latency rows can be
+# checked for overlap, and a slow job found. NULL for rows stored before this step.
+_JOB_TIMES = [
+    f"ALTER TABLE {table} ADD COLUMN {column} TIMESTAMP"
+    for table in ("checkpoints", "measurements") for column in ("started_at", "ended_at")
+]
+
+# version -> DDL steps that bring a file from version-1 to version. Append only.
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _JOB_TIMES}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 # Data tables in dependency order (referenced tables first): export and merge walk this.

@@ -79,6 +79,8 @@ class Store:
             raise ValueError(
                 f"no results database at {self.path}; run a sweep first or pass --db PATH"
             )
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self.version = self._open_schema(create)
 
     # -- connections -------------------------------------------------------------------
@@ -200,16 +202,31 @@ class Store:
         }  # fmt: skip
 
         def work(con) -> None:
-            for table, record, id_ in (
-                ("machines", machine, machine_id),
-                ("software", software, software_id),
-            ):
-                row = self._split_details(table, record, id_)
-                self._insert(con, table, [row], {}, None)
+            self._insert_environment(con, machine, software)
             self._insert(con, "runs", [run], {}, None)
 
         self._transaction(work)
         return run_id
+
+    def add_environment(
+        self, machine: Mapping[str, Any], software: Mapping[str, Any]
+    ) -> tuple[str, str]:
+        """Record a machine and a software stack (a cluster node's, say) unless stored;
+        their (machine_id, software_id), for the rows measured there."""
+        return self._transaction(lambda con: self._insert_environment(con, machine, software))
+
+    def _insert_environment(
+        self, con: duckdb.DuckDBPyConnection, machine: Mapping[str, Any],
+        software: Mapping[str, Any],
+    ) -> tuple[str, str]:
+        machine_id, software_id = keys.machine_id(machine), keys.software_id(software)
+        for table, record, id_ in (
+            ("machines", machine, machine_id),
+            ("software", software, software_id),
+        ):
+            row = self._split_details(table, record, id_)
+            self._insert(con, table, [row], {}, None)
+        return machine_id, software_id
 
     def add_rows(
         self,
@@ -244,15 +261,20 @@ class Store:
 
         return self._transaction(work)
 
-    def end_run(self, run_id: str, status: str) -> None:
-        """Close a run as 'finished', 'failed' or 'interrupted', and checkpoint the WAL."""
+    def end_run(
+        self, run_id: str, status: str, notes: Mapping[str, Any] | None = None
+    ) -> None:
+        """Close a run as 'finished', 'failed' or 'interrupted', and checkpoint the WAL.
+
+        ``notes`` are merged into the run's notes (JSON merge patch: its keys win)."""
         if status not in RUN_END_STATUSES:
             raise ValueError(f"run status {status!r} unknown; one of {', '.join(RUN_END_STATUSES)}")
         with self._write() as con:
             self._run(con, run_id)
             con.execute(
-                "UPDATE runs SET status = ?, ended_at = ? WHERE run_id = ?",
-                [status, _utc_now(), run_id],
+                "UPDATE runs SET status = ?, ended_at = ?, notes = "
+                "coalesce(json_merge_patch(coalesce(notes, '{}'), ?), notes) WHERE run_id = ?",
+                [status, _utc_now(), keys.json_text("notes", notes), run_id],
             ).fetchall()
             con.execute("CHECKPOINT")
 

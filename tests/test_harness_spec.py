@@ -62,7 +62,7 @@ def test_quick_preset_covers_every_family_and_two_sparsities() -> None:
     ('name = "t"\n[[patterns]]\nname = "nm"\nsparsities = [0.5]\nparams = {n = "two", m = 4}',
      "pattern 'nm' params {'n': 'two', 'm': 4} rejected"),
     # issue 21 point 15: empty lists would run nothing
-    ('name = "t"\nmodels = []', "'models' is an empty list"),
+    ('name = "t"\nmodels = []', "'models' and [latency] 'shape_models' are both empty"),
     ('name = "t"\nthreads = []', "'threads' is an empty list"),
     ('name = "t"\nbackends = []', "'backends' is an empty list"),
     ('name = "t"\nthreads = 2', "must be a list"),

@@ -198,7 +198,7 @@ def test_db_query_without_a_statement(db: Path, sql: str) -> None:
      "pattern 'nm' params"),
     ("threads = [10000]", "threads must be in 1..1024, got 10000"),
     ("[timing]\nmax_repeats = 0", "[timing]"),
-    ("models = []", "'models' is an empty list"),
+    ("models = []", "'models' and [latency] 'shape_models' are both empty"),
 ])
 def test_bad_spec_is_refused_before_any_file_is_written(tmp_path: Path, text: str,
                                                         needle: str) -> None:
