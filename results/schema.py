@@ -75,8 +75,19 @@ _V1 = [
                                  AND p90_s IS NULL AND stdev_s IS NULL)))""",
 ]
 
+# Accuracy with its uncertainty: 95 % Wilson intervals of top-1 / top-5 (percent, like top1),
+# the number of test images, the hash of the evaluated split and one bit per test image
+# (right at top-1, numpy.packbits order) for paired tests; the median latency's 95 % interval.
+_V2 = [
+    *(f"ALTER TABLE checkpoints ADD COLUMN {column}" for column in (
+        "top1_lo DOUBLE", "top1_hi DOUBLE", "top5_lo DOUBLE", "top5_hi DOUBLE",
+        "test_images INTEGER", "test_split_hash VARCHAR", "top1_correct BLOB")),
+    "ALTER TABLE measurements ADD COLUMN median_lo_s DOUBLE",
+    "ALTER TABLE measurements ADD COLUMN median_hi_s DOUBLE",
+]
+
 # version -> DDL steps that bring a file from version-1 to version. Append only.
-MIGRATIONS: dict[int, list[str]] = {1: _V1}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 # Data tables in dependency order (referenced tables first): export and merge walk this.
