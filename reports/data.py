@@ -248,8 +248,8 @@ def load(store: Queryable) -> ReportData:
             frame[col] = frame[col].astype(float) * scale
         for k in ("top1", "top5"):
             frame[f"{k}_lo"], frame[f"{k}_hi"] = accuracy_interval(frame, k)
-    points["checkpoint_keys"] = [list(k) if k is not None and len(k) else []
-                                 for k in points["checkpoint_keys"]]
+    points["checkpoint_keys"] = [[] if k is None or k is pd.NA or isinstance(k, float)
+                                 else list(k) for k in points["checkpoint_keys"]]
     bits = significance.load_bits(store.query(significance.BITS_SQL))
     points = significance.vs_dense(points, bits)
     counts = store.query(
