@@ -273,14 +273,17 @@ def load(store: Queryable) -> ReportData:
 
 
 def accuracy_interval(frame: pd.DataFrame, metric: str) -> tuple[pd.Series, pd.Series]:
-    """The 95 % interval of a row's accuracy: of the mean over seeds (Student t) when it has
-    several, else the checkpoint's Wilson interval on its test images (NaN when unknown)."""
+    """The 95 % interval of a row's accuracy: the checkpoints' Wilson interval on their test
+    images (averaged over seeds; NaN when unknown), widened, when the row has several seeds,
+    to the Student-t interval of the mean over seeds. So seeds that happen to agree never
+    hide the test-set sampling error, and seed-to-seed spread is never hidden by it."""
     seeds = frame["seeds"].fillna(0).astype(int)
     t = seeds.map(lambda n: t_quantile(n - 1) if n >= 2 else float("nan"))
     half = t * frame[f"{metric}_std"] / seeds.clip(lower=1) ** 0.5
-    several = seeds >= 2
-    lo = frame[f"{metric}_wlo"].where(~several, frame[metric] - half)
-    hi = frame[f"{metric}_whi"].where(~several, frame[metric] + half)
+    wilson_lo, wilson_hi = frame[f"{metric}_wlo"], frame[f"{metric}_whi"]
+    t_lo, t_hi = frame[metric] - half, frame[metric] + half
+    lo = pd.concat([wilson_lo, t_lo], axis=1).min(axis=1, skipna=True)
+    hi = pd.concat([wilson_hi, t_hi], axis=1).max(axis=1, skipna=True)
     return lo, hi
 
 

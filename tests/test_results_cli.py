@@ -23,7 +23,8 @@ def db(tmp_path):
 def test_summary(db, capsys):
     assert main(["db", "summary", "--db", str(db)]) == 0
     out = capsys.readouterr().out
-    assert "schema v1" in out and "runs=1" in out and "measurements=2" in out
+    assert f"schema v{results.SCHEMA_VERSION}" in out
+    assert "runs=1" in out and "measurements=2" in out
     assert "quick" in out and "finished" in out
 
 
