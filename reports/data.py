@@ -9,6 +9,9 @@ Vocabulary used across the package:
 - a *point* is one configuration measured at model scope (target, model, data set, threads,
   batch, backend, kernel, pattern and parameters, recipe, epochs) with its median latency
   and the mean accuracy of the checkpoints it ran (one per seed);
+- a point's *accuracy interval* is the 95 % Wilson interval of its checkpoints on their test
+  images, widened to the Student-t interval of the mean over seeds where it has several; its
+  *latency interval* is the median over rows of each row's 95 % interval of the median;
 - a point is *on the frontier* when no point of the same (target, model, data set, threads,
   batch) is at least as fast with at least the same top-1.
 """
