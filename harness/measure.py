@@ -126,8 +126,7 @@ def _timed(fn: Any, ctx: SweepContext) -> dict[str, Any]:
                      max_repeats=t.max_repeats, budget_s=t.budget_s,
                      target_rel_ci=t.target_rel_ci)
     ctx.timed_s += timing.timed_s
-    return {"warmup": timing.warmup, "repeats": timing.repeats, "median_s": timing.median_s,
-            "min_s": timing.min_s, "p90_s": timing.p90_s, "stdev_s": timing.stdev_s}
+    return timing.as_row()
 
 
 def threads_used(kernels: list[Any]) -> set[int]:

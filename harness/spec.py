@@ -42,8 +42,9 @@ class TrainSpec:
     warmup_epochs: float = 1.0
     weight_decay: float = 5e-4
     label_smoothing: float = 0.0
-    train_subset: int | None = None
-    test_subset: int | None = None
+    train_subset: int | None = None  # training images of the dense parents (None: all)
+    finetune_subset: int | None = None  # of the sparse children (None: train_subset)
+    test_subset: int | None = None  # evaluated test images (None: the whole test split)
     threads: int = 2
 
 

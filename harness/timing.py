@@ -3,7 +3,8 @@
 ``measure`` repeats a zero-argument callable until the 95 % confidence interval of the
 median (distribution-free, from order statistics) is within ``target_rel_ci`` of the
 median, or the time budget / ``max_repeats`` ends; ``min_repeats`` always run. It records
-the summary statistics the results store keeps (median, min, p90, stdev, repeats) and
+the summary statistics the results store keeps (median and its 95 % interval, min, p90,
+stdev, repeats) and
 ``timed_s``, the time spent inside timed calls, so a caller can report its own overhead.
 ``pinned_threads`` fixes torch's intra-op thread count for the measured call.
 """
@@ -31,6 +32,8 @@ class Timing:
     stdev_s: float
     repeats: int
     warmup: int
+    median_lo_s: float  # the median's distribution-free 95 % confidence interval
+    median_hi_s: float
     timed_s: float
     rel_ci: float  # half-width of the median's 95 % CI / median (inf if not estimable)
     stopped_by: str  # 'ci' | 'budget' | 'max_repeats'
@@ -134,6 +137,7 @@ def measure(
     finally:
         if gc_was_enabled:
             gc.enable()
+    median_lo_s, median_hi_s = median_ci(samples)
     return Timing(
         median_s=statistics.median(samples),
         min_s=min(samples),
@@ -141,6 +145,8 @@ def measure(
         stdev_s=statistics.stdev(samples) if len(samples) > 1 else 0.0,
         repeats=len(samples),
         warmup=warmup,
+        median_lo_s=median_lo_s,
+        median_hi_s=median_hi_s,
         timed_s=math.fsum(samples),
         rel_ci=relative_ci(samples),
         stopped_by=stopped_by,

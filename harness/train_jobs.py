@@ -8,12 +8,14 @@ prune, weights to time) is checked against the hashes its training job reported.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.context import SweepContext, executor
 from harness.plan import TrainJob
+from results.stats import wilson_interval
 
 if TYPE_CHECKING:
     from patterns.checkpoint import Checkpoint
@@ -56,13 +58,15 @@ def run_train(job: TrainJob, ctx: SweepContext) -> None:
     if job.parent:
         verified_checkpoint(job.parent, ctx)
     init = {"init": str(checkpoint_path(job.parent, ctx))} if job.parent else {}
+    dense = job.recipe == "dense"
+    images = t.train_subset if dense or t.finetune_subset is None else t.finetune_subset
     result = train(TrainConfig(
         model=job.model, dataset=job.dataset, out=str(checkpoint_dir(job, ctx)),
         pattern=job.pattern, pattern_params=job.params, recipe=job.recipe,
-        recipe_params=init, epochs=t.dense_epochs if job.recipe == "dense" else t.epochs,
+        recipe_params=init, epochs=t.dense_epochs if dense else t.epochs,
         lr=None if job.parent else t.lr,  # fine-tuning recipes bring their own rate
         batch_size=t.batch_size, weight_decay=t.weight_decay, warmup_epochs=t.warmup_epochs,
-        label_smoothing=t.label_smoothing, seed=job.seed, train_subset=t.train_subset,
+        label_smoothing=t.label_smoothing, seed=job.seed, train_subset=images,
         test_subset=t.test_subset, data_root=ctx.spec.data_root, threads=t.threads,
         resume=True, progress=False))
     meta = result.checkpoint.meta
@@ -75,7 +79,23 @@ def run_train(job: TrainJob, ctx: SweepContext) -> None:
         "seed": job.seed, "epochs": result.epochs, "top1": result.top1, "top5": result.top5,
         "layer_table": json.dumps(meta["layer_table"]), "mask_hash": meta["mask_hash"],
         "weights_hash": meta["weights_hash"], "path": str(result.path),
-        "train_seconds": result.train_seconds,
+        "train_seconds": result.train_seconds, **accuracy_columns(meta),
     })
     ctx.count("trained")
 
+
+def accuracy_columns(meta: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoints columns of a checkpoint's evaluation: test-set size, split hash,
+    per-image top-1 bits and the 95 % Wilson intervals (percent); {} for a checkpoint
+    written before these were recorded."""
+    n = meta.get("test_images")
+    if not n:
+        return {}
+    columns: dict[str, Any] = {
+        "test_images": n, "test_split_hash": meta["test_split_hash"],
+        "top1_correct": base64.b64decode(meta["top1_correct"]),
+    }
+    for k in ("1", "5"):
+        lo, hi = wilson_interval(meta[f"test_correct{k}"], n)
+        columns.update({f"top{k}_lo": 100.0 * lo, f"top{k}_hi": 100.0 * hi})
+    return columns

@@ -76,8 +76,12 @@ def _seeds(model: ModelData) -> tuple[str, str]:
     if rows.empty:
         return _NO_ACCURACY
     several = int((rows["seeds"] >= 2).sum())
+    missing = len(rows) - several
     detail = (f"{several} of {len(rows)} configurations have ≥ 2 seeds "
               f"(seeds per configuration: {int(rows['seeds'].min())}–{int(rows['seeds'].max())})")
+    if missing:
+        detail += (f"; {missing} missing a second seed (shown with the Wilson interval of "
+                   "their one checkpoint instead)")
     return (MET if several == len(rows) else NOT_MET), detail
 
 

@@ -9,6 +9,9 @@ Vocabulary used across the package:
 - a *point* is one configuration measured at model scope (target, model, data set, threads,
   batch, backend, kernel, pattern and parameters, recipe, epochs) with its median latency
   and the mean accuracy of the checkpoints it ran (one per seed);
+- a point's *accuracy interval* is the 95 % Wilson interval of its checkpoints on their test
+  images, widened to the Student-t interval of the mean over seeds where it has several; its
+  *latency interval* is the median over rows of each row's 95 % interval of the median;
 - a point is *on the frontier* when no point of the same (target, model, data set, threads,
   batch) is at least as fast with at least the same top-1.
 """
@@ -20,7 +23,9 @@ from typing import Protocol
 
 import pandas as pd
 
+from reports import significance
 from reports.fmt import pattern_label
+from results.stats import t_quantile
 
 #: Rows per model in the per-layer table; the page says how many more the database holds.
 LAYER_TABLE_CAP = 1500
@@ -41,7 +46,8 @@ ok AS (
            m.pattern, coalesce(CAST(m.pattern_params AS VARCHAR), '{}') AS params,
            m.actual_density, m.threads, m.batch, m.in_channels, m.out_channels, m.height,
            m.width, m.kernel_h, m.kernel_w, m.stride, m.padding, m.flops_dense,
-           m.flops_nonzero, m.median_s, m.checkpoint_key, r.machine_id
+           m.flops_nonzero, m.median_s, m.median_lo_s, m.median_hi_s, m.checkpoint_key,
+           r.machine_id
     FROM measurements AS m JOIN runs AS r ON r.run_id = m.run_id
     WHERE m.status = 'ok' AND m.median_s IS NOT NULL
 )"""
@@ -69,7 +75,13 @@ pts AS (
            median(o.median_s) AS latency_s,
            avg(c.top1) AS top1, stddev_samp(c.top1) AS top1_std,
            avg(c.top5) AS top5, stddev_samp(c.top5) AS top5_std,
+           avg(c.top1_lo) AS top1_wlo, avg(c.top1_hi) AS top1_whi,
+           avg(c.top5_lo) AS top5_wlo, avg(c.top5_hi) AS top5_whi,
+           min(c.test_images) AS test_images,
+           list(DISTINCT c.checkpoint_key) FILTER (WHERE c.checkpoint_key IS NOT NULL)
+               AS checkpoint_keys,
            count(DISTINCT c.seed) AS seeds,
+           median(o.median_lo_s) AS latency_lo_s, median(o.median_hi_s) AS latency_hi_s,
            avg(o.flops_dense) AS flops_dense, avg(o.flops_nonzero) AS flops_nonzero,
            count(*) AS rows
     FROM model_rows AS o LEFT JOIN checkpoints AS c ON c.checkpoint_key = o.checkpoint_key
@@ -161,6 +173,8 @@ SELECT model, dataset, pattern, coalesce(CAST(pattern_params AS VARCHAR), '{}') 
        avg(actual_density) AS density, avg(requested_sparsity) AS requested_sparsity,
        avg(top1) AS top1, stddev_samp(top1) AS top1_std, count(top1) AS n_top1,
        avg(top5) AS top5, stddev_samp(top5) AS top5_std, count(top5) AS n_top5,
+       avg(top1_lo) AS top1_wlo, avg(top1_hi) AS top1_whi,
+       avg(top5_lo) AS top5_wlo, avg(top5_hi) AS top5_whi, min(test_images) AS test_images,
        sum(train_seconds) AS train_seconds
 FROM checkpoints
 GROUP BY model, dataset, pattern, params, recipe, epochs
@@ -207,6 +221,7 @@ class ReportData:
     checkpoints: pd.DataFrame
     parents: pd.DataFrame
     correctness: pd.DataFrame
+    bits: significance.Bits
     measurement_rows: int
     checkpoint_rows: int
 
@@ -231,8 +246,15 @@ def load(store: Queryable) -> ReportData:
     points = store.query(_POINTS_SQL)
     scale = _accuracy_scale(checkpoints)
     for frame in (points, checkpoints):
-        for col in ("top1", "top1_std", "top5", "top5_std"):
+        for col in ("top1", "top1_std", "top5", "top5_std", "top1_wlo", "top1_whi",
+                    "top5_wlo", "top5_whi"):
             frame[col] = frame[col].astype(float) * scale
+        for k in ("top1", "top5"):
+            frame[f"{k}_lo"], frame[f"{k}_hi"] = accuracy_interval(frame, k)
+    points["checkpoint_keys"] = [[] if k is None or k is pd.NA or isinstance(k, float)
+                                 else list(k) for k in points["checkpoint_keys"]]
+    bits = significance.load_bits(store.query(significance.BITS_SQL))
+    points = significance.vs_dense(points, bits)
     counts = store.query(
         "SELECT (SELECT count(*) FROM measurements) AS m, (SELECT count(*) FROM checkpoints) AS c"
     )
@@ -247,9 +269,25 @@ def load(store: Queryable) -> ReportData:
         checkpoints=_with_labels(checkpoints, None),
         parents=store.query(_PARENTS_SQL),
         correctness=store.query(_CORRECTNESS_SQL),
+        bits=bits,
         measurement_rows=int(counts.at[0, "m"]),
         checkpoint_rows=int(counts.at[0, "c"]),
     )
+
+
+def accuracy_interval(frame: pd.DataFrame, metric: str) -> tuple[pd.Series, pd.Series]:
+    """The 95 % interval of a row's accuracy: the checkpoints' Wilson interval on their test
+    images (averaged over seeds; NaN when unknown), widened, when the row has several seeds,
+    to the Student-t interval of the mean over seeds. So seeds that happen to agree never
+    hide the test-set sampling error, and seed-to-seed spread is never hidden by it."""
+    seeds = frame["seeds"].fillna(0).astype(int)
+    t = seeds.map(lambda n: t_quantile(n - 1) if n >= 2 else float("nan"))
+    half = t * frame[f"{metric}_std"] / seeds.clip(lower=1) ** 0.5
+    wilson_lo, wilson_hi = frame[f"{metric}_wlo"], frame[f"{metric}_whi"]
+    t_lo, t_hi = frame[metric] - half, frame[metric] + half
+    lo = pd.concat([wilson_lo, t_lo], axis=1).min(axis=1, skipna=True)
+    hi = pd.concat([wilson_hi, t_hi], axis=1).max(axis=1, skipna=True)
+    return lo, hi
 
 
 def _accuracy_scale(checkpoints: pd.DataFrame) -> float:

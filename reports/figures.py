@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from reports.fmt import acc, is_missing, pct, seconds, times
+from reports.fmt import acc, interval, is_missing, pct, seconds, significance_text, times
 
 #: One colour per pattern, the same on every page.
 PATTERN_COLOURS = {
@@ -65,8 +65,9 @@ def point_hover(row: pd.Series) -> str:
         f"recipe {row['recipe'] or '–'} · epochs {'–' if is_missing(row['epochs']) else int(row['epochs'])}"  # noqa: E501
         f" · seeds {int(row['seeds'])}",
         f"density {pct(row['density'])}",
-        f"top-1 {acc(row['top1'], row['top1_std'], row['seeds'])}"
+        f"top-1 {acc(row['top1'], row['top1_std'], row['seeds'])} {interval(row['top1_lo'], row['top1_hi'])}"  # noqa: E501
         f" · top-5 {acc(row['top5'], row['top5_std'], row['seeds'])}",
+        f"vs dense: {significance_text(row['vs_dense'], row['vs_dense_p'])}",
         f"latency {seconds(row['latency_s'])} · speedup {times(row['speedup'])}"
         f" (FLOPs {times(row['flops_speedup'])})",
         f"{row['target']} · {int(row['threads'])} thr · batch {int(row['batch'])}",
@@ -79,15 +80,18 @@ def accuracy_latency(points: pd.DataFrame) -> dict[str, Any]:
     marker per backend, and the Pareto frontier drawn as a step line with its points named."""
     points = points.dropna(subset=["top1"]).sort_values("latency_s")
     hover = [point_hover(row) for _, row in points.iterrows()]
-    points = points.assign(hover=hover, latency_ms=points["latency_s"] * 1e3)
+    points = points.assign(hover=hover, latency_ms=points["latency_s"] * 1e3,
+                           latency_lo_ms=points["latency_lo_s"] * 1e3,
+                           latency_hi_ms=points["latency_hi_s"] * 1e3)
     data: list[dict[str, Any]] = []
     for pattern, group in points.groupby("pattern", sort=True):
         data.append({
             "type": "scatter", "mode": "markers", "name": pattern,
             "x": _values(group["latency_ms"]), "y": _values(group["top1"]),
-            "error_y": {"type": "data", "array": _values(group["top1_std"].fillna(0)),
-                        "visible": True, "thickness": 1, "width": 3,
-                        "color": pattern_colour(pattern)},
+            "error_y": _error_bar(group["top1"], group["top1_lo"], group["top1_hi"],
+                                  pattern_colour(pattern)),
+            "error_x": _error_bar(group["latency_ms"], group["latency_lo_ms"],
+                                  group["latency_hi_ms"], pattern_colour(pattern)),
             "marker": {"color": pattern_colour(pattern), "size": 10, "opacity": 0.85,
                        "symbol": [BACKEND_SYMBOLS.get(b, "x") for b in group["backend"]],
                        "line": {"color": "#ffffff", "width": 1}},
@@ -112,9 +116,28 @@ def accuracy_latency(points: pd.DataFrame) -> dict[str, Any]:
         xaxis={**_AXIS, "title": {"text": "latency (ms, lower is better)"},
                "type": "log" if spread > 8 else "linear"},
         yaxis={**_AXIS, "title": {"text": "top-1 (%)", "standoff": 12}, "ticksuffix": " %",
-               "range": _padded(points["top1"] - points["top1_std"].fillna(0),
-                                points["top1"] + points["top1_std"].fillna(0))},
+               "range": _padded(points["top1_lo"].fillna(points["top1"]),
+                                points["top1_hi"].fillna(points["top1"]))},
     )}
+
+
+def _error_bar(value: pd.Series, lo: pd.Series, hi: pd.Series, colour: str) -> dict[str, Any]:
+    """An asymmetric Plotly error bar from a 95 % interval (no bar where it is unknown)."""
+    return {"type": "data", "symmetric": False, "visible": True, "thickness": 1, "width": 3,
+            "color": colour, "array": _values((hi - value).clip(lower=0).fillna(0)),
+            "arrayminus": _values((value - lo).clip(lower=0).fillna(0))}
+
+
+def overview_frontier(points: pd.DataFrame) -> dict[str, Any]:
+    """The index page's small accuracy-latency plot: ``accuracy_latency`` without legend or
+    frontier labels, sized to sit beside the frontier table."""
+    figure = accuracy_latency(points)
+    for trace in figure["data"]:
+        if trace["name"] == "Pareto frontier":
+            trace["mode"] = "lines+markers"
+    figure["layout"].update(height=300, showlegend=False,
+                            margin={"l": 64, "r": 12, "t": 12, "b": 48})
+    return figure
 
 
 def _label_sides(x: pd.Series, all_x: pd.Series) -> list[str]:

@@ -73,6 +73,22 @@ def acc(value: Any, std: Any = None, n: Any = 1) -> str:
 
 
 @jinja_filter
+def interval(lo: Any, hi: Any) -> str:
+    """A 95 % interval of an accuracy in percent as '[89.41, 90.59]' (empty when unknown)."""
+    if is_missing(lo) or is_missing(hi):
+        return ""
+    return f"[{float(lo):.2f}, {float(hi):.2f}]"
+
+
+@jinja_filter
+def significance_text(verdict: Any, p_value: Any) -> str:
+    """A paired test's verdict with its p-value: 'worse (p = 0.003)'; an en dash if none."""
+    if is_missing(verdict) or is_missing(p_value):
+        return MISSING
+    return f"{verdict} (p = {float(p_value):.2g})"
+
+
+@jinja_filter
 def times(value: Any) -> str:
     """A ratio as '2.13×'."""
     if is_missing(value):

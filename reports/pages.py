@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from reports import checklist, figures
+from reports import checklist, figures, significance
 from reports.data import ModelData, ReportData, for_model
 from reports.missing import Missing
 
@@ -77,25 +77,26 @@ class _Ids:
         return FigureSlot(f"fig-{next(self._n)}", figure, title)
 
 
-def frontier_rows(points: pd.DataFrame) -> list[dict[str, Any]]:
+def frontier_rows(points: pd.DataFrame, bits: significance.Bits) -> list[dict[str, Any]]:
     """The frontier of one group, fastest first: at a budget of at least that latency, this
-    configuration is the most accurate one measured."""
+    configuration is the most accurate one measured; with each step's paired test."""
     front = points[points["on_frontier"]].sort_values("latency_s")
-    return records(front)
+    return records(significance.frontier_gains(front, bits))
 
 
 def index_context(data: ReportData, notices: list[Missing]) -> dict[str, Any]:
     """Everything the index page shows."""
+    ids = _Ids()
     models = []
     for name in data.models:
         points = data.points[data.points["model"] == name]
         groups = []
         for (dataset, target, threads, batch), group in points.groupby(
                 ["dataset", "target", "threads", "batch"], sort=True):
-            rows = frontier_rows(group)
+            rows = frontier_rows(group, data.bits)
             if rows:
                 groups.append(Card(f"{target} — {setting_label(threads, batch, dataset)}",
-                                   rows=rows))
+                                   ids.slot(figures.overview_frontier(group)), rows))
         models.append({"name": name, "href": model_href(name), "groups": groups,
                        "points": len(points), "targets": sorted(set(points["target"]))})
     specs = data.runs.drop_duplicates("spec_hash")[["spec_name", "spec_hash", "spec_text"]]
@@ -109,13 +110,14 @@ def index_context(data: ReportData, notices: list[Missing]) -> dict[str, Any]:
     }
 
 
-def _scatter_sections(model: ModelData, ids: _Ids) -> list[Section]:
+def _scatter_sections(model: ModelData, data: ReportData, ids: _Ids) -> list[Section]:
     """Accuracy–latency plots: a section per setting, a card per target side by side."""
     sections = []
     points = model.points[model.points["top1"].notna()]
     for (dataset, threads, batch), setting in points.groupby(_SETTING, sort=True):
         cards = [
-            Card(target, ids.slot(figures.accuracy_latency(group)), frontier_rows(group))
+            Card(target, ids.slot(figures.accuracy_latency(group)),
+                 frontier_rows(group, data.bits))
             for target, group in setting.groupby("target", sort=True)
         ]
         section = Section(setting_label(threads, batch, dataset), cards)
@@ -174,7 +176,7 @@ def model_context(data: ReportData, name: str, notices: list[Missing]) -> dict[s
         "targets": model.targets,
         "several_targets": len(model.targets) > 1,
         "checklist": checklist.evaluate(model),
-        "scatter_sections": _scatter_sections(model, ids),
+        "scatter_sections": _scatter_sections(model, data, ids),
         "speedup_sections": _speedup_sections(model, ids),
         "layer_rows": records(layer_rows),
         "layer_total": int(layer_rows["model_rows"].max()) if len(layer_rows) else 0,

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import json
 import random
+import zlib
 from dataclasses import dataclass, field
 
+import numpy as np
+
 import results
+from results import stats
 
 #: (pattern, params, density, accuracy cost in points at that density, kernel efficiency)
 PATTERN_GRID: tuple[tuple[str, dict, float, float, float], ...] = (
@@ -58,6 +62,7 @@ class SampleSpec:
     with_accuracy: bool = True
     wrong_rows: int = 0
     dataset: str = "fashion-mnist"
+    test_images: int = 2000
     software: dict = field(
         default_factory=lambda: {
             "python": "3.12.3", "torch": "2.14.1", "torchvision": "0.29.1", "numpy": "2.3.0",
@@ -122,7 +127,7 @@ def _checkpoints(spec: SampleSpec) -> list[dict]:
     rows = []
     for model in spec.models:
         for seed in spec.seeds:
-            parent = None
+            parent = dense_bits = None
             for pattern, params, density, cost, _ in spec.patterns:
                 recipe = RECIPES.get(pattern, "oneshot")
                 noise = (random.Random(f"{model}{pattern}{params}{seed}").random() - 0.5) * 0.4
@@ -137,10 +142,36 @@ def _checkpoints(spec: SampleSpec) -> list[dict]:
                     "weights_hash": f"w-{model}-{pattern}-{json.dumps(params)}-{seed}",
                     "path": f"/tmp/ckpt/{model}-{pattern}-{seed}.pt", "train_seconds": 60.0,
                 }
+                dense_bits = _evaluation(row, dense_bits if parent else None, spec.test_images)
                 row["checkpoint_key"] = results.checkpoint_key(row)
-                parent = parent or row["checkpoint_key"]
+                parent = parent or row["weights_hash"]
                 rows.append(row)
     return rows
+
+
+def _evaluation(row: dict, dense: np.ndarray | None, n: int) -> np.ndarray:
+    """Give ``row`` per-image correctness on a synthetic ``n``-image split: the dense parent's
+    images drawn at its top-1, a child's by flipping some of its parent's (so pairs are
+    correlated, as real ones are); top-1 / top-5 and their Wilson intervals follow. Returns
+    the dense bits (the parent's, for children)."""
+    rng = np.random.default_rng(zlib.crc32(row["weights_hash"].encode()))
+    correct = round(row["top1"] * n)
+    if dense is None:
+        right = np.zeros(n, dtype=bool)
+        right[rng.choice(n, correct, replace=False)] = True
+    else:
+        right = dense.copy()
+        delta = correct - int(dense.sum())
+        down = max(0, -delta) + n // 100
+        up = down + delta
+        right[rng.choice(np.flatnonzero(dense), down, replace=False)] = False
+        right[rng.choice(np.flatnonzero(~dense), up, replace=False)] = True
+    correct5 = min(n, round(row["top5"] * n))
+    row.update(top1=correct / n, top5=correct5 / n, test_images=n,
+               test_split_hash=f"synthetic-{n}", top1_correct=stats.pack_bits(right))
+    for k, hits in (("1", correct), ("5", correct5)):
+        row[f"top{k}_lo"], row[f"top{k}_hi"] = stats.wilson_interval(hits, n)
+    return right if dense is None else dense
 
 
 def _measurements(
@@ -211,4 +242,5 @@ _SHAPE_COLUMNS = ("in_channels", "out_channels", "height", "width", "kernel_h", 
 def _timed(row: dict, seconds: float) -> dict:
     """Fill the timing columns around a median of ``seconds`` (and NULL shapes if absent)."""
     return {**dict.fromkeys(_SHAPE_COLUMNS), **row, "median_s": seconds,
+            "median_lo_s": seconds * 0.985, "median_hi_s": seconds * 1.02,
             "min_s": seconds * 0.96, "p90_s": seconds * 1.05, "stdev_s": seconds * 0.02}

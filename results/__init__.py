@@ -15,6 +15,9 @@ One DuckDB file holds everything sparsebench measures::
   sparsebench raise ValueError.
 - Keys: ``measurement_key`` / ``checkpoint_key`` hash the configuration (never the outcome),
   so re-running a job adds nothing; a stored failed measurement gives way to an 'ok' one.
+- Uncertainty (``results.stats``): Wilson intervals of top-1 / top-5, per-image correctness
+  bits and the exact McNemar test between checkpoints on the same test split, Student-t
+  intervals of seed means, and intervals of latency ratios.
 - Concurrency: no connection outlives a call; a file another process writes is waited for
   (``timeout``, default 30 s) and then ``StoreBusy`` (a RuntimeError) says who holds it.
   Each write commits before returning, so a killed writer loses only its open transaction.

@@ -86,8 +86,6 @@ _V2 = [
         WHERE scope = 'layer' AND backend = 'c' AND threads <> 1 AND status = 'ok'""",
 ]
 
-# version -> DDL steps that bring a file from version-1 to version. Append only.
-
 # When each job ran (UTC, on the machine that ran it): a cluster's latency rows can be
 # checked for overlap, and a slow job found. NULL for rows stored before this step.
 _JOB_TIMES = [
@@ -95,8 +93,19 @@ _JOB_TIMES = [
     for table in ("checkpoints", "measurements") for column in ("started_at", "ended_at")
 ]
 
+# Accuracy with its uncertainty: 95 % Wilson intervals of top-1 / top-5 (percent, like top1),
+# the number of test images, the hash of the evaluated split and one bit per test image
+# (right at top-1, numpy.packbits order) for paired tests; the median latency's 95 % interval.
+_ACCURACY_CI = [
+    *(f"ALTER TABLE checkpoints ADD COLUMN {column}" for column in (
+        "top1_lo DOUBLE", "top1_hi DOUBLE", "top5_lo DOUBLE", "top5_hi DOUBLE",
+        "test_images INTEGER", "test_split_hash VARCHAR", "top1_correct BLOB")),
+    "ALTER TABLE measurements ADD COLUMN median_lo_s DOUBLE",
+    "ALTER TABLE measurements ADD COLUMN median_hi_s DOUBLE",
+]
+
 # version -> DDL steps that bring a file from version-1 to version. Append only.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _JOB_TIMES}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _JOB_TIMES, 4: _ACCURACY_CI}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 # Data tables in dependency order (referenced tables first): export and merge walk this.

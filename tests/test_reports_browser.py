@@ -81,3 +81,44 @@ def test_empty_database_page(driver, tmp_path):
     index = build_site(tmp_path / "empty.duckdb", tmp_path / "site").index
     _render(driver, index, "report-empty.png")
     assert "sparsebench bench --preset quick" in driver.find_element("tag name", "body").text
+
+
+def _overflowing(driver) -> list[str]:
+    """Tables wider than their box (a horizontal scrollbar), and the page's own overflow."""
+    return driver.execute_script(
+        "const wide = [...document.querySelectorAll('.scroll')]"
+        "  .filter(e => e.scrollWidth > e.clientWidth + 1)"
+        "  .map(e => e.firstElementChild.className + ' ' + e.scrollWidth + '>' + e.clientWidth);"
+        "if (document.documentElement.scrollWidth > window.innerWidth) wide.push('page');"
+        "return wide;")
+
+
+def test_index_has_a_frontier_plot_beside_each_table_with_error_bars(driver, site):
+    _render(driver, site.index, "report-index.png")
+    cards = driver.find_elements("css selector", ".model-block .card")
+    assert cards
+    for card in cards:
+        assert card.find_elements("css selector", ".pair .js-plotly-plot")
+        assert card.find_elements("css selector", ".pair table.frontier")
+    # both axes: top-1 interval (y) and the median latency's interval (x), drawn by plotly
+    assert driver.find_elements("css selector", ".js-plotly-plot path.yerror")
+    assert driver.find_elements("css selector", ".js-plotly-plot path.xerror")
+    assert _overflowing(driver) == []
+
+
+def test_scatter_error_bars_are_the_stored_intervals(driver, site):
+    _render(driver, site.model_pages["resnet20"], "report-model-resnet20.png")
+    bars = driver.execute_script(
+        "const p = document.querySelector('.js-plotly-plot');"
+        "return p.data.filter(t => t.error_y).map(t => ["
+        "  t.error_y.array.length, t.error_x.array.length, t.y.length,"
+        "  Math.min(...t.error_y.array), Math.min(...t.error_x.array)]);")
+    assert bars
+    for n_y, n_x, n, min_y, min_x in bars:
+        assert n_y == n_x == n and min_y > 0 and min_x > 0
+    assert driver.find_elements("css selector", ".js-plotly-plot path.yerror")
+    assert driver.find_elements("css selector", ".js-plotly-plot path.xerror")
+    verdicts = {e.get_attribute("data-vs-dense")
+                for e in driver.find_elements("css selector", "tr.frontier-point")}
+    assert verdicts & {"better", "worse", "indistinguishable"}
+    assert _overflowing(driver) == []

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 
+import pandas as pd
 import pytest
 
 import results
 from reports import checklist, data, sample
 from reports.site import build_site
+from results import stats
 
 TWO_MACHINES = (sample.Machine("bench-a", "AMD EPYC 9R45", 120.0),
                 sample.Machine("bench-b", "Intel Xeon 8480", 90.0))
@@ -84,3 +86,54 @@ def test_cli_missing_db_is_bad_input(tmp_path):
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "none.duckdb" in proc.stderr
     assert not (tmp_path / "none.duckdb").exists()
+
+
+def _bits(store: results.Store) -> dict:
+    rows = store.query("SELECT checkpoint_key, seed, test_split_hash, test_images, "
+                       "top1_correct FROM checkpoints")
+    return {r.checkpoint_key: (r.seed, stats.Evaluated(r.checkpoint_key, r.test_split_hash,
+                                                       int(r.test_images), bytes(r.top1_correct)))
+            for r in rows.itertuples()}
+
+
+def test_points_are_marked_against_their_dense_parent_by_pooled_mcnemar(filled):
+    store = results.Store(filled)
+    points = data.load(store).points
+    bits = _bits(store)
+    dense_keys = {bits[k][0]: k for k in points[points["pattern"] == "dense"]
+                  ["checkpoint_keys"].iloc[0]}
+    sparse = points[points["pattern"] != "dense"]
+    assert set(sparse["vs_dense"]) <= {stats.BETTER, stats.WORSE, stats.SAME}
+    assert stats.WORSE in set(sparse["vs_dense"])  # filter at 50 % costs 2.5 points
+    for _, p in sparse.iterrows():
+        only_a = only_b = 0
+        for key in p["checkpoint_keys"]:
+            seed, child = bits[key]
+            test = stats.paired(bits[dense_keys[seed]][1], child)
+            only_a, only_b = only_a + test.only_a, only_b + test.only_b
+        assert p["vs_dense_p"] == pytest.approx(stats.mcnemar_exact(only_a, only_b))
+        assert p["top1_lo"] < p["top1"] < p["top1_hi"]
+    assert points[points["pattern"] == "dense"]["vs_dense"].isna().all()
+
+
+def test_frontier_rows_say_when_a_gain_is_not_significant(filled):
+    from reports.pages import frontier_rows
+
+    report = data.load(results.Store(filled))
+    found = []
+    for _, group in report.points.groupby(["machine_id", "device", "dataset", "threads",
+                                           "batch"]):
+        rows = frontier_rows(group, report.bits)
+        assert pd.isna(rows[0]["gain_p"]) and rows[0]["gain_significant"] is None
+        found += [r["gain_significant"] for r in rows[1:]]
+    assert found and set(found) <= {True, False}
+    assert False in found  # the sample's frontier steps are a few tenths of a point
+
+
+def test_one_seed_checklist_counts_missing_seeds(tmp_path):
+    path = tmp_path / "one-seed.duckdb"
+    sample.fill(results.Store(path), sample.SampleSpec(seeds=(0,)))
+    model = data.for_model(data.load(results.Store(path)), "resnet20")
+    seeds = {c.title: c for c in checklist.evaluate(model)}["Mean ± std over seeds"]
+    assert seeds.status == checklist.NOT_MET
+    assert "0 of 10 configurations" in seeds.detail and "10 missing a second seed" in seeds.detail

@@ -31,7 +31,9 @@ def test_measure_fields_are_consistent_for_a_sleep():
     assert t.stdev_s >= 0
     assert t.timed_s >= t.repeats * t.min_s
     assert t.stopped_by in {"ci", "budget", "max_repeats"}
-    assert set(t.as_row()) == {"median_s", "min_s", "p90_s", "stdev_s", "repeats", "warmup"}
+    assert set(t.as_row()) == {"median_s", "min_s", "p90_s", "stdev_s", "repeats", "warmup",
+                               "median_lo_s", "median_hi_s"}
+    assert t.min_s <= t.median_lo_s <= t.median_s <= t.median_hi_s
 
 
 def test_max_repeats_bounds_an_unreachable_target():

@@ -1,4 +1,5 @@
-"""``sparsebench db summary | query SQL | export | merge``: inspect and move the results file."""
+"""``sparsebench db summary | query SQL | compare A B | export | merge``: inspect and move the
+results file."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import asv_import_cli
+from harness import asv_import_cli, compare_cli
 from harness.commands import register
 
 _OUTPUT_FORMATS = ("table", "csv", "json")
@@ -106,6 +107,8 @@ def _configure_merge(parser: argparse.ArgumentParser) -> None:
 ACTIONS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable]] = {
     "summary": ("what the results file holds", _db_option, _summary),
     "query": ("run read-only SQL, print the rows", _configure_query, _query),
+    "compare": ("two checkpoints: top-1 with intervals, McNemar, latency ratio",
+                compare_cli.configure, compare_cli.run),
     "export": ("write each table to Parquet or CSV", _configure_export, _export),
     "merge": ("combine results files without duplicates", _configure_merge, _merge),
     "import-asv": ("load asv result files into the database", asv_import_cli.configure,

@@ -9,16 +9,12 @@ Recipes: dense, oneshot, gmp, srste, subp, cs (``patterns/training/recipes/``).
 """
 
 from patterns.training import recipes  # noqa: F401  (registers the recipes)
+from patterns.training.evaluation import Evaluation, evaluate
 from patterns.training.recipe import available_recipes, make_recipe, register_recipe
-from patterns.training.trainer import (
-    TrainConfig,
-    TrainResult,
-    evaluate,
-    quick_settings,
-    train,
-)
+from patterns.training.trainer import TrainConfig, TrainResult, quick_settings, train
 
 __all__ = [
+    "Evaluation",
     "TrainConfig",
     "TrainResult",
     "available_recipes",
