@@ -116,7 +116,8 @@ class PreparedConv:
             setattr(s, name, getattr(p, name))
         for name, value in p.scalars.items():
             setattr(s, name, value)
-        types = {"rowptr": "int32_t *", "cidx": "int32_t *", "sub": "uint8_t *", "val": "float *",
+        types = {"rowptr": "int32_t *", "cidx": "int32_t *", "bptr": "int32_t *",
+                 "lidx": "uint16_t *", "rmap": "int32_t *", "val": "float *",
                  "rowmap": "int32_t *", "fillrows": "int32_t *"}
         for name, array in p.arrays.items():
             # from_buffer needs a writable view only for a non-const pointer; C treats it const

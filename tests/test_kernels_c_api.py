@@ -128,11 +128,13 @@ def test_c_side_rejects_bad_arguments() -> None:
 @pytest.mark.parametrize(
     ("name", "params", "array", "value", "message"),
     [
-        ("unstructured", {"sparsity": 0.5}, "cidx", 10**6, "out of range"),
+        ("unstructured", {"sparsity": 0.5}, "lidx", 200, "out of range"),
         ("unstructured", {"sparsity": 0.5}, "rowptr", -5, "monotone"),
+        ("unstructured", {"sparsity": 0.5}, "bptr", -5, "monotone"),
         ("block", {"n": 2, "sparsity": 0.5}, "cidx", -1, "out of range"),
-        ("nm", {"n": 1, "m": 4}, "sub", 4, "n:m offset"),
-        ("cs", {"k": 4}, "sub", 200, "segment id"),
+        ("nm", {"n": 1, "m": 4}, "lidx", 72, "n:m row index"),
+        ("cs", {"k": 4}, "lidx", 200, "cs row index"),
+        ("cs", {"k": 4}, "rmap", -1, "channel order"),
         ("filter", {"sparsity": 0.5}, "rowmap", 99, "row map"),
     ],
 )
