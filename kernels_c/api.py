@@ -101,7 +101,11 @@ class PreparedConv:
         self.isa = isa
         self.kernel = f"{pattern.name}-{isa}"
         ffi, lib = _lib()
+        # what runs: the C micro-kernel (e.g. f32_spmm_ell16_2x8v_avx512) and the staging
+        # layout a layout='auto' call picks (direct or shifted)
         self.kernel_function = ffi.string(lib.sb_kernel_name(packed.fmt, ISAS.index(isa))).decode()
+        auto = lib.sb_auto_layout(packed.kh, packed.kw, *stride, *padding)
+        self.layout = next(name for name, code in _LAYOUTS.items() if code == auto)
         self.nnz = packed.nnz
         for array in packed.arrays.values():
             array.flags.writeable = False

@@ -158,6 +158,22 @@ def test_conv_isa_is_reported_and_forced() -> None:
         conv = kernels_c.prepare(weight, pattern=pattern, padding=1, isa=isa)
         assert conv.isa == isa and conv.kernel == f"block-{isa}"
         assert conv.kernel_function.endswith(isa)
+        assert conv.layout == "shifted"  # 3x3, padding 1
         outs.append(conv(x))
     for out in outs[1:]:
         torch.testing.assert_close(out, outs[0], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(("name", "params", "function"), [
+    ("unstructured", {"sparsity": 0.5}, "f32_spmm_ell16_2x"),
+    ("nm", {"n": 1, "m": 4}, "f32_spmm_ell16_2x"),
+    ("cs", {"k": 4}, "f32_spmm_ell16_2x"),
+    ("dense", {}, "panel_spmm_6x4v_"),
+])
+def test_micro_kernel_and_layout_are_named(name: str, params: dict, function: str) -> None:
+    pattern, weight = _masked(name, (8, 16, 1, 1), **params)
+    for isa in kernels_c.available_isas():
+        conv = kernels_c.prepare(weight, pattern=pattern, isa=isa)
+        assert conv.kernel_function.startswith(function) and conv.kernel_function.endswith(isa)
+        assert conv.layout == "direct"
+        assert kernels_c.prepare(weight, pattern=pattern, stride=2, isa=isa).layout == "shifted"

@@ -61,6 +61,16 @@ const char *sb_kernel_name(int fmt, int isa)
     return KERNEL_NAMES[fmt][isa];
 }
 
+/* Auto: the cheapest staging.  The ell16 kernel copies every activation tile it reads into
+ * its own aligned L1 buffer, so unlike the former one-row kernels it gains nothing from
+ * aligned rows: on ResNet-50 (cs k=4 / unstructured 90 %, 1 thread, shared CPU) shifted beat
+ * aligned and im2col on every 3x3 layer (l1.c2 1.47 vs 1.87 / 2.72 ms) and direct beat both
+ * on misaligned 1x1 layers (l3.c1b 0.51 vs 0.65 ms). */
+int sb_auto_layout(int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw)
+{
+    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 ? LAYOUT_DIRECT : LAYOUT_SHIFTED;
+}
+
 int sb_isa_mask(void)
 {
     __builtin_cpu_init();
@@ -136,12 +146,7 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
     /* shifted layout: sh*sw phase planes of hq x wq per channel (stride 1: the padded plane) */
     const int hq = ho + (kh - 1) / sh, wq = wo + (kw - 1) / sw;
     const int psh = sh < kh ? sh : kh, psw = sw < kw ? sw : kw; /* phases some tap reads */
-    const int direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
-    /* Auto: the cheapest staging.  The ell16 kernel copies every activation tile it reads
-     * into its own aligned L1 buffer, so unlike the former one-row kernels it gains nothing
-     * from aligned rows: on ResNet-50 (cs k=4 / unstructured 90 %, 1 thread, shared CPU)
-     * shifted beat aligned and im2col on every 3x3 layer (l1.c2 1.47 vs 1.87 / 2.72 ms) and
-     * direct beat both on misaligned 1x1 layers (l3.c1b 0.51 vs 0.65 ms). */
+    const int direct = sb_auto_layout(kh, kw, sh, sw, ph, pw) == LAYOUT_DIRECT;
     if (layout == LAYOUT_AUTO) layout = direct ? LAYOUT_DIRECT : LAYOUT_SHIFTED;
     if (layout < LAYOUT_DIRECT || layout > LAYOUT_ALIGNED || (layout == LAYOUT_DIRECT && !direct))
         FAIL(SB_EINVAL, "layout %d cannot run this convolution", layout);

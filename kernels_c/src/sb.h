@@ -65,6 +65,9 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
               const float *bias, float *y, int32_t threads, int32_t isa, int32_t layout,
               char *err, int errlen);
 
+/* the layout (1 direct, 2 shifted) that layout 0 (auto) picks for this geometry */
+int sb_auto_layout(int32_t kh, int32_t kw, int32_t stride_h, int32_t stride_w, int32_t pad_h,
+                   int32_t pad_w);
 int sb_isa_mask(void);                         /* bit i set: ISA i runs on this CPU */
 const char *sb_kernel_name(int fmt, int isa);  /* C micro-kernel used, e.g. f32_spmm_ell16_2x8v_avx512 */
 double sb_peak_gflops(int threads, int isa);   /* FMA throughput probe, <0 on bad args */
