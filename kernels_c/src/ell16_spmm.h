@@ -17,6 +17,12 @@
  * kernels) the same instruction stream ran 3x slower than with every load hitting one row
  * (cs k=4, ResNet-50 l3.c1: 49 vs 139 GFLOP/s): the rows of a block sit one plane apart,
  * in distinct pages and few cache sets.
+ * Measured (both builds in one process, interleaved, min of 30-40, 1 thread, avx512, CPU
+ * shared with other jobs -- ratios only): 1.0-1.7x over ell8/csr on ResNet-50 layers
+ * (3x3 l3.c2 cs k=4 1.66x, 1x1 l3.c1 1.2x).  What is left, by knock-out variants: the
+ * tile copy 3-38 % (most on l1.c2, 64 rows share each copied tile), loads from T 1.2-1.7x
+ * slower than from one hot row; reloading C between blocks ~0 %.  Tried, no gain:
+ * prefetching the next block's rows into L2, kb = 32 / 48 (slower) and 256 (= 128).
  * Template: included once per ISA translation unit after vec.h. */
 
 #define TS NT_WIDE
