@@ -38,9 +38,11 @@ ELL_BLOCK_ROWS = (64, 128)
 """Reduction rows per ELL16 block, least and most: 64 rows x 128 pixels x 4 B = 32 KiB of
 activations, the AVX-512 tile the kernel keeps in L1 (48 KiB) while every output row walks
 over it; sparser weights take up to 128 rows so that a row still has ELL_BLOCK_VALUES values
-per block to amortise loading and storing its partial sums (nm 1:16 ran 1.07-1.3x faster
-at 128 than at 64 rows, 256 rows gained nothing more)."""
-ELL_BLOCK_VALUES = 8
+per block to amortise loading and storing its partial sums (shared CPU, A/B in one
+process: nm 1:16 ran 1.07-1.3x faster at 128 than at 64 rows, 256 gained nothing more;
+16 values rather than 8, i.e. 128 rows already at 90 %, 1.02-1.13x on unstructured 90 %
+and nm 1:8)."""
+ELL_BLOCK_VALUES = 16
 
 
 @dataclass
