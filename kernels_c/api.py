@@ -108,7 +108,11 @@ class PreparedConv:
         self.isa = isa
         self.kernel = f"{pattern.name}-{isa}"
         ffi, lib = _lib()
+        # what runs: the C micro-kernel (e.g. f32_spmm_ell16_2x8v_avx512) and the staging
+        # layout a layout='auto' call picks (direct or shifted)
         self.kernel_function = ffi.string(lib.sb_kernel_name(packed.fmt, ISAS.index(isa))).decode()
+        auto = lib.sb_auto_layout(packed.kh, packed.kw, *stride, *padding)
+        self.layout = next(name for name, code in _LAYOUTS.items() if code == auto)
         self.nnz = packed.nnz
         self.threads_used: int | None = None
         """OpenMP threads the last call ran on, as the C kernel reports it."""
@@ -125,7 +129,8 @@ class PreparedConv:
             setattr(s, name, getattr(p, name))
         for name, value in p.scalars.items():
             setattr(s, name, value)
-        types = {"rowptr": "int32_t *", "cidx": "int32_t *", "sub": "uint8_t *", "val": "float *",
+        types = {"rowptr": "int32_t *", "cidx": "int32_t *", "bptr": "int32_t *",
+                 "lidx": "uint16_t *", "rmap": "int32_t *", "val": "float *",
                  "rowmap": "int32_t *", "fillrows": "int32_t *"}
         for name, array in p.arrays.items():
             # from_buffer needs a writable view only for a non-const pointer; C treats it const

@@ -10,9 +10,16 @@ Formats (src/sb.h, docs/CONTRACTS.md §c-packed-formats):
   dense, filter -> PANEL, full panels of ``PANEL_ROWS`` output rows (filter: kept rows
                    only, with a row map to their output channel and the removed ones to fill)
   block         -> PANEL, BSR with block-rows of n output channels x 1 input channel x taps
-  unstructured  -> CSR over r (int32 columns), split by non-zeros over threads
-  nm            -> per group of m channels: n values + n one-byte offsets
-  cs            -> per chunk of k*d channels: d values + d one-byte segment ids t in [0, k)
+  unstructured  -> ELL16 blocked CSR: per (output row, reduction block) a pointer, per
+                   value a uint16 row inside its block; split by non-zeros over threads
+  nm            -> ELL16 fixed count: per output row n values per group of m, each with
+                   its uint16 row inside its reduction block
+  cs            -> ELL16 fixed count on 1:k groups: the input channels of every chunk of
+                   k*d are reordered (channel t*d + j -> position j*k + t, ``rmap``), which
+                   makes CS exactly 1:k N:M; then as nm
+The ELL16 formats cut the reduction into blocks of ``kb`` rows (_block_rows, a multiple
+of the group size); the C kernel copies one block's activation rows of a pixel tile into
+an L1-resident buffer and addresses them by the stored row (src/ell16_spmm.h).
 """
 
 from __future__ import annotations
@@ -28,6 +35,15 @@ FMT_PANEL, FMT_CSR, FMT_NM, FMT_CS = 0, 1, 2, 3
 SPLIT_EVEN, SPLIT_NNZ = 0, 1
 PANEL_ROWS = 6
 """Output rows per dense panel = rows of the panel micro-kernel's register tile."""
+ELL_BLOCK_ROWS = (64, 128)
+"""Reduction rows per ELL16 block, least and most: 64 rows x 128 pixels x 4 B = 32 KiB of
+activations, the AVX-512 tile the kernel keeps in L1 (48 KiB) while every output row walks
+over it; sparser weights take up to 128 rows so that a row still has ELL_BLOCK_VALUES values
+per block to amortise loading and storing its partial sums (shared CPU, A/B in one
+process: nm 1:16 ran 1.07-1.3x faster at 128 than at 64 rows, 256 gained nothing more;
+16 values rather than 8, i.e. 128 rows already at 90 %, 1.02-1.13x on unstructured 90 %
+and nm 1:8)."""
+ELL_BLOCK_VALUES = 16
 
 
 @dataclass
@@ -45,9 +61,10 @@ class Packed:
     valid_rows: int
     nnz: int
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    """Any of rowptr, cidx, rowmap, fillrows (int32), sub (uint8), val (float32)."""
+    """Any of rowptr, cidx, bptr, rmap, rowmap, fillrows (int32), lidx (uint16), val
+    (float32)."""
     scalars: dict[str, int] = field(default_factory=dict)
-    """n, m (nm) or k, d (cs)."""
+    """kb (ELL16 block rows), n, m (nm; cs as 1:k) and k, d (cs)."""
 
 
 PackFn = Callable[[Any, torch.Tensor, torch.Tensor], Packed]
@@ -159,52 +176,78 @@ def pack_block(pattern: Any, weight: torch.Tensor, mask: torch.Tensor) -> Packed
     return _panels(weight, np.arange(cout), cout, n, keep.numpy(), split)
 
 
+def _block_rows(group: int, density: float) -> int:
+    """Rows per ELL16 block: ELL_BLOCK_VALUES / density within ELL_BLOCK_ROWS, rounded down
+    to a multiple of ``group`` (at least one group)."""
+    lo, hi = ELL_BLOCK_ROWS
+    rows = int(min(hi, max(lo, ELL_BLOCK_VALUES / max(density, 1e-9))))
+    return max(group, rows // group * group)
+
+
+def _ell_fixed(fmt: int, shape: torch.Size, weight: np.ndarray, keep: np.ndarray, n: int,
+               m: int, scalars: dict[str, int], rmap: np.ndarray | None = None) -> Packed:
+    """ELL16 fixed count from (cout, red) weight/keep already in the kernel's reduction
+    order: exactly n kept in every group of m consecutive rows."""
+    cout = keep.shape[0]
+    if not (keep.reshape(cout, -1, m).sum(axis=-1) == n).all():
+        what = f"one of every {m} channels spaced d" if fmt == FMT_CS else f"{n} of every {m}"
+        raise ValueError(f"the mask does not keep exactly {what} input channels")
+    rows = np.nonzero(keep)[1]  # ascending within each output row, n per group
+    kb = _block_rows(m, n / m)
+    arrays = {"lidx": np.ascontiguousarray(rows % kb, dtype=np.uint16), "val": _f32(weight[keep])}
+    if rmap is not None:
+        arrays["rmap"] = _i32(rmap)
+    cin, kh, kw = (int(v) for v in shape[1:])
+    return Packed(fmt, SPLIT_EVEN, cout, cin, kh, kw, cout, 1, cout, int(rows.size), arrays,
+                  {"kb": kb, "n": n, "m": m, **scalars})
+
+
 @packer("unstructured")
 def pack_unstructured(pattern: Any, weight: torch.Tensor, mask: torch.Tensor) -> Packed:
-    """CSR over the reduction index r, split over threads by non-zeros."""
+    """ELL16 blocked CSR over the reduction index r, split over threads by non-zeros."""
     cout, cin, kh, kw = weight.shape
     m = _taps_last(mask).reshape(cout, -1)
     w = _taps_last(weight).reshape(cout, -1)
-    rowptr = np.concatenate([[0], np.cumsum(m.sum(axis=1))])
-    arrays = {"rowptr": _i32(rowptr), "cidx": _i32(np.nonzero(m)[1]), "val": _f32(w[m])}
-    return Packed(FMT_CSR, SPLIT_NNZ, cout, cin, kh, kw, cout, 1, cout, int(rowptr[-1]), arrays)
+    kb = _block_rows(1, float(m.mean()) if m.size else 1.0)
+    nblk = -(-m.shape[1] // kb)
+    row, col = np.nonzero(m)
+    counts = np.bincount(row * nblk + col // kb, minlength=cout * nblk)
+    bptr = np.concatenate([[0], np.cumsum(counts)])
+    arrays = {"rowptr": _i32(bptr[::nblk]), "bptr": _i32(bptr),
+              "lidx": np.ascontiguousarray(col % kb, dtype=np.uint16), "val": _f32(w[m])}
+    return Packed(FMT_CSR, SPLIT_NNZ, cout, cin, kh, kw, cout, 1, cout, int(bptr[-1]),
+                  arrays, {"kb": kb})
 
 
 @packer("nm")
 def pack_nm(pattern: Any, weight: torch.Tensor, mask: torch.Tensor) -> Packed:
-    """Per group of m input channels (fixed co, tap): n values + n one-byte offsets."""
-    cout, cin, kh, kw = weight.shape
+    """ELL16, n values per group of m consecutive input channels (fixed co, tap)."""
+    cout, cin = weight.shape[:2]
     n, m = int(pattern.params["n"]), int(pattern.params["m"])
     if cin % m:
         raise ValueError(f"nm: Cin={cin} is not a multiple of m={m}")
-    mk = _taps_last(mask).reshape(cout, -1, m)
-    w = _taps_last(weight).reshape(cout, -1, m)
-    if not (mk.sum(axis=-1) == n).all():
-        raise ValueError(f"nm mask does not keep exactly {n} of every {m} channels")
-    order = np.argsort(~mk, axis=-1, kind="stable")[..., :n]  # kept offsets, ascending
-    arrays = {
-        "sub": np.ascontiguousarray(order, dtype=np.uint8).reshape(-1),
-        "val": _f32(np.take_along_axis(w, order, axis=-1)),
-    }
-    return Packed(FMT_NM, SPLIT_EVEN, cout, cin, kh, kw, cout, 1, cout, int(order.size),
-                  arrays, {"n": n, "m": m})
+    return _ell_fixed(FMT_NM, weight.shape, _taps_last(weight).reshape(cout, -1),
+                      _taps_last(mask).reshape(cout, -1), n, m, {})
+
+
+def cs_channel_order(cin: int, k: int, d: int) -> np.ndarray:
+    """Input channel at each position once CS is 1:k N:M: within every chunk of k*d
+    channels, position j*k + t holds channel t*d + j."""
+    pos = np.arange(cin)
+    chunk, within = pos // (k * d), pos % (k * d)
+    return chunk * k * d + (within % k) * d + within // k
 
 
 @packer("cs")
 def pack_cs(pattern: Any, weight: torch.Tensor, mask: torch.Tensor) -> Packed:
-    """Per chunk of k*d input channels: d values + d one-byte segment ids t in [0, k)."""
+    """CS as 1:k N:M: input channels reordered per chunk (cs_channel_order), then ELL16."""
     cout, cin, kh, kw = weight.shape
     k, d = int(pattern.params["k"]), int(pattern.distance(cin))
     if d < 1 or cin % (k * d):
         raise ValueError(f"cs: Cin={cin} is not a multiple of k*d={k}*{d}")
-    mk = _taps_last(mask).reshape(cout, -1, k, d)
-    w = _taps_last(weight).reshape(cout, -1, k, d)
-    if not (mk.sum(axis=2) == 1).all():
-        raise ValueError(f"cs mask does not keep exactly one of every {k} channels spaced {d}")
-    seg = mk.argmax(axis=2)  # (cout, chunks, d)
-    arrays = {
-        "sub": np.ascontiguousarray(seg, dtype=np.uint8).reshape(-1),
-        "val": _f32(np.take_along_axis(w, seg[:, :, None, :], axis=2)),
-    }
-    return Packed(FMT_CS, SPLIT_EVEN, cout, cin, kh, kw, cout, 1, cout, int(seg.size),
-                  arrays, {"k": k, "d": d})
+    order = cs_channel_order(cin, k, d)
+    taps = kh * kw
+    rmap = (np.arange(taps)[:, None] * cin + order[None, :]).reshape(-1)
+    mk = _taps_last(mask)[:, :, order].reshape(cout, -1)
+    w = _taps_last(weight)[:, :, order].reshape(cout, -1)
+    return _ell_fixed(FMT_CS, weight.shape, w, mk, 1, k, {"k": k, "d": d}, rmap)

@@ -128,11 +128,13 @@ def test_c_side_rejects_bad_arguments() -> None:
 @pytest.mark.parametrize(
     ("name", "params", "array", "value", "message"),
     [
-        ("unstructured", {"sparsity": 0.5}, "cidx", 10**6, "out of range"),
+        ("unstructured", {"sparsity": 0.5}, "lidx", 200, "out of range"),
         ("unstructured", {"sparsity": 0.5}, "rowptr", -5, "monotone"),
+        ("unstructured", {"sparsity": 0.5}, "bptr", -5, "monotone"),
         ("block", {"n": 2, "sparsity": 0.5}, "cidx", -1, "out of range"),
-        ("nm", {"n": 1, "m": 4}, "sub", 4, "n:m offset"),
-        ("cs", {"k": 4}, "sub", 200, "segment id"),
+        ("nm", {"n": 1, "m": 4}, "lidx", 72, "n:m row index"),
+        ("cs", {"k": 4}, "lidx", 200, "cs row index"),
+        ("cs", {"k": 4}, "rmap", -1, "channel order"),
         ("filter", {"sparsity": 0.5}, "rowmap", 99, "row map"),
     ],
 )
@@ -156,6 +158,7 @@ def test_conv_isa_is_reported_and_forced() -> None:
         conv = kernels_c.prepare(weight, pattern=pattern, padding=1, isa=isa)
         assert conv.isa == isa and conv.kernel == f"block-{isa}"
         assert conv.kernel_function.endswith(isa)
+        assert conv.layout == "shifted"  # 3x3, padding 1
         outs.append(conv(x))
     for out in outs[1:]:
         torch.testing.assert_close(out, outs[0], rtol=1e-4, atol=1e-4)
@@ -191,3 +194,18 @@ def test_padding_and_stride_ranges_are_checked_before_allocating() -> None:
         kernels_c.prepare(weight, pattern=pattern, padding=100000)
     with pytest.raises(ValueError, match=r"stride must be an int in 1\.\.64"):
         kernels_c.prepare(weight, pattern=pattern, stride=(1, 65))
+
+
+@pytest.mark.parametrize(("name", "params", "function"), [
+    ("unstructured", {"sparsity": 0.5}, "f32_spmm_ell16_2x"),
+    ("nm", {"n": 1, "m": 4}, "f32_spmm_ell16_2x"),
+    ("cs", {"k": 4}, "f32_spmm_ell16_2x"),
+    ("dense", {}, "panel_spmm_6x4v_"),
+])
+def test_micro_kernel_and_layout_are_named(name: str, params: dict, function: str) -> None:
+    pattern, weight = _masked(name, (8, 16, 1, 1), **params)
+    for isa in kernels_c.available_isas():
+        conv = kernels_c.prepare(weight, pattern=pattern, isa=isa)
+        assert conv.kernel_function.startswith(function) and conv.kernel_function.endswith(isa)
+        assert conv.layout == "direct"
+        assert kernels_c.prepare(weight, pattern=pattern, stride=2, isa=isa).layout == "shifted"

@@ -1,9 +1,11 @@
 """kernels_c vs torch.nn.functional.conv2d over generated shapes, every pattern x every ISA.
 
 For each pattern, ``SHAPES`` random but seeded convolutions (1x1 .. 7x7, stride 1 and 2,
-odd spatial sizes <= 12, batch 1 and 4, channel counts at the edges of the pattern's
-constraints, with and without bias, threads 1 and 2) run on every ISA this CPU has; the
-max relative error max|y - ref| / max|ref| must stay below 1e-4.
+spatial sizes <= 12 and, every 7th, up to 39 (several full pixel tiles), batch 1 and 4,
+channel counts at the edges of the pattern's constraints and, every 5th, reductions of
+several ELL16 blocks, with and without bias, threads 1 and 2) run on every ISA this CPU
+has, with the automatic staging and (every 6th) each forced one; the max relative error
+max|y - ref| / max|ref| must stay below 1e-4.
 ``SPARSEBENCH_KC_SHAPES`` lowers the count (the sanitizer run uses it).
 """
 
@@ -40,6 +42,7 @@ class Case:
     w: int
     bias: bool
     threads: int
+    layouts: bool  # also every forced staging layout
 
 
 def _params(name: str, rng: np.random.Generator) -> tuple[dict[str, Any], int, int]:
@@ -69,15 +72,18 @@ def cases(name: str, count: int, seed: int = 0) -> list[Case]:
         if name == "cs" and params["d"] is None:
             # d defaults to Cin/k: Cin = k*d for a chosen d, i.e. one chunk
             cin = cin_q
+        elif i % 5 == 2:  # a reduction of several ELL16 blocks (64 rows) with a partial last
+            cin = cin_q * int(rng.integers(max(1, 65 // cin_q), max(2, 200 // cin_q)))
         else:
             cin = cin_q * int(rng.choice([1, 1, 2, 3]) if i % 3 else 1)  # edge: minimum
         cout = cout_q * int(rng.integers(1, 4) if cout_q > 4 else rng.integers(1, 14))
         k, stride = [(1, 1), (1, 2), (3, 1), (3, 2), (5, 1), (7, 2), (7, 1), (2, 1)][i % 8]
         padding = int(rng.integers(0, k // 2 + 1))
         lo = max(1, k - 2 * padding)
-        h, w = (int(v) for v in rng.integers(lo, 13, size=2))
+        # every 7th: maps past one 128-pixel AVX-512 tile (full tiles plus a tail)
+        h, w = (int(v) for v in rng.integers(lo, 40 if i % 7 == 3 else 13, size=2))
         out.append(Case(params, cout, cin, k, stride, padding, int(rng.choice([1, 4])),
-                        h, w, bool(rng.integers(2)), 2 if i % 4 == 1 else 1))
+                        h, w, bool(rng.integers(2)), 2 if i % 4 == 1 else 1, i % 6 == 5))
     return out
 
 
@@ -96,12 +102,17 @@ def run_case(name: str, case: Case, gen: torch.Generator) -> list[str]:
     ref = F.conv2d(x, weight, bias, case.stride, case.padding)
     packed = pack(weight, pattern)
     failures = []
+    layouts = ["auto"]
+    if case.layouts:
+        direct = case.k == 1 and case.stride == 1 and case.padding == 0
+        layouts += ["shifted", "im2col", "aligned"] + (["direct"] if direct else [])
     for isa in kernels_c.available_isas():
         conv = PreparedConv(packed, pattern, (case.stride,) * 2, (case.padding,) * 2, bias, isa)
-        y = conv(x, threads=case.threads)
-        err = rel_err(y, ref) if y.shape == ref.shape else float("inf")
-        if not err < TOL:
-            failures.append(f"{isa} {case}: rel err {err:.3g}")
+        for layout in layouts:
+            y = conv(x, threads=case.threads, layout=layout)
+            err = rel_err(y, ref) if y.shape == ref.shape else float("inf")
+            if not err < TOL:
+                failures.append(f"{isa} {conv.kernel_function} {layout} {case}: rel err {err:.3g}")
     return failures
 
 

@@ -54,8 +54,8 @@ assert "-fsanitize=address,undefined" in kernels_c.build_info()["flags"]
 correctness.test_forced_layouts_agree("im2col")
 for name in ["dense", "unstructured", "nm", "block", "cs", "filter"]:
     correctness.test_matches_torch_on_generated_shapes(name)
-for case in [("unstructured", {"sparsity": 0.5}, "cidx", 10**6, "out of range"),
-             ("cs", {"k": 4}, "sub", 200, "segment id")]:
+for case in [("unstructured", {"sparsity": 0.5}, "lidx", 200, "out of range"),
+             ("cs", {"k": 4}, "lidx", 200, "cs row index")]:
     api.test_corrupted_packed_data_is_caught(*case)
 api.test_c_side_rejects_bad_arguments()
 print("sanitized suite ok")

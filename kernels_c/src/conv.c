@@ -12,14 +12,10 @@
  *          staging moves about one input's worth of data, not Kh*Kw of it.  The output
  *          is computed on wq columns (wq - Wout garbage columns, 3.5 % at 56x56 3x3,
  *          22 % at 7x7) and compacted into y.
- *  aligned (one-row sparse kernels, k x k > 1, rows <= 1/6 padding): like shifted but one
- *          plane copy per kernel column kw and a 16-multiple row width, so every tap row
- *          starts 64-byte aligned (Kw copies of the input instead of Kh*Kw).  cs k=4 on
- *          ResNet-50 3x3 layers: 56x56 0.87-0.92 -> 0.76 ms, 28x28 0.99-1.04 -> 0.72-0.74 ms,
- *          28x28 stride 2 1.18-1.24 -> 0.92-0.95 ms (dense stays on shifted: 1.10 vs 1.19).
- *  im2col  B[r][q] = x[ci][ho*s + kh - p][wo*s + kw - p], rows 16-float aligned: for the
- *          one-row sparse kernels on 1x1 layers with misaligned rows and on small maps,
- *          when the work pays for the copy (rule below).
+ *  aligned (forced only) like shifted but one plane copy per kernel column kw and a
+ *          16-multiple row width, so every tap row starts 64-byte aligned (Kw copies).
+ *  im2col  (forced only) B[r][q] = x[ci][ho*s + kh - p][wo*s + kw - p], rows 16-float
+ *          aligned.
  *
  *  Why: measured on ResNet-50 l1 3x3 (64->64, 56x56, batch 1, 1 thread, avx512, shared
  *  CPU): dense 1.07 ms shifted vs 2.25 ms im2col, cs k=4 0.88 vs 1.38 ms, block 1x16 75 %
@@ -29,7 +25,8 @@
  *
  * Threads: one OpenMP team per call with exactly `threads` threads.  Staging is split by
  * channel / row; the SpMM by output row units: evenly for balanced patterns, by stored
- * values (row pointer prefix) for unstructured and global-block weights.
+ * values (row pointer prefix) for unstructured and global-block weights -- except the
+ * ELL16 formats on maps of at least 3 tiles per thread, split by pixel tiles.
  */
 #include <omp.h>
 #include <stdlib.h>
@@ -38,27 +35,40 @@
 #include "validate.h"
 
 #define FAIL(code, ...) return sb_fail(err, errlen, code, __VA_ARGS__)
+#define SB_PIXEL_SPLIT 128 /* pixels per thread-split unit: a multiple of every ISA's ell16 tile */
 #define ALIGNED(ptr, n) ((((uintptr_t)(ptr)) % (n)) == 0)
 
 enum { LAYOUT_AUTO = 0, LAYOUT_DIRECT = 1, LAYOUT_SHIFTED = 2, LAYOUT_IM2COL = 3, LAYOUT_ALIGNED = 4 };
 
+#define SB_ELL16_ROW {f32_spmm_ell16_2x4v_scalar, f32_spmm_ell16_2x4v_avx2, f32_spmm_ell16_2x8v_avx512}
+#define SB_ELL16_NAMES {"f32_spmm_ell16_2x4v_scalar", "f32_spmm_ell16_2x4v_avx2", "f32_spmm_ell16_2x8v_avx512"}
 static const sb_kernel_fn KERNELS[4][3] = {
     [SB_FMT_PANEL] = {panel_spmm_6x4v_scalar, panel_spmm_6x4v_avx2, panel_spmm_6x4v_avx512},
-    [SB_FMT_CSR] = {csr_spmm_1x4v_scalar, csr_spmm_1x4v_avx2, csr_spmm_1x4v_avx512},
-    [SB_FMT_NM] = {ell8_spmm_2x4v_scalar, ell8_spmm_2x4v_avx2, ell8_spmm_2x4v_avx512},
-    [SB_FMT_CS] = {ell8_spmm_2x4v_scalar, ell8_spmm_2x4v_avx2, ell8_spmm_2x4v_avx512},
+    [SB_FMT_CSR] = SB_ELL16_ROW,
+    [SB_FMT_NM] = SB_ELL16_ROW,
+    [SB_FMT_CS] = SB_ELL16_ROW,
 };
 static const char *const KERNEL_NAMES[4][3] = {
     [SB_FMT_PANEL] = {"panel_spmm_6x4v_scalar", "panel_spmm_6x4v_avx2", "panel_spmm_6x4v_avx512"},
-    [SB_FMT_CSR] = {"csr_spmm_1x4v_scalar", "csr_spmm_1x4v_avx2", "csr_spmm_1x4v_avx512"},
-    [SB_FMT_NM] = {"ell8_spmm_2x4v_scalar", "ell8_spmm_2x4v_avx2", "ell8_spmm_2x4v_avx512"},
-    [SB_FMT_CS] = {"ell8_spmm_2x4v_scalar", "ell8_spmm_2x4v_avx2", "ell8_spmm_2x4v_avx512"},
+    [SB_FMT_CSR] = SB_ELL16_NAMES,
+    [SB_FMT_NM] = SB_ELL16_NAMES,
+    [SB_FMT_CS] = SB_ELL16_NAMES,
 };
 
 const char *sb_kernel_name(int fmt, int isa)
 {
     if (fmt < 0 || fmt > SB_FMT_CS || isa < 0 || isa > SB_ISA_AVX512) return "";
     return KERNEL_NAMES[fmt][isa];
+}
+
+/* Auto: the cheapest staging.  The ell16 kernel copies every activation tile it reads into
+ * its own aligned L1 buffer, so unlike the former one-row kernels it gains nothing from
+ * aligned rows: on ResNet-50 (cs k=4 / unstructured 90 %, 1 thread, shared CPU) shifted beat
+ * aligned and im2col on every 3x3 layer (l1.c2 1.47 vs 1.87 / 2.72 ms) and direct beat both
+ * on misaligned 1x1 layers (l3.c1b 0.51 vs 0.65 ms). */
+int sb_auto_layout(int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw)
+{
+    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 ? LAYOUT_DIRECT : LAYOUT_SHIFTED;
 }
 
 int sb_isa_mask(void)
@@ -140,26 +150,8 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
     /* shifted layout: sh*sw phase planes of hq x wq per channel (stride 1: the padded plane) */
     const int hq = ho + (kh - 1) / sh, wq = wo + (kw - 1) / sw;
     const int psh = sh < kh ? sh : kh, psw = sw < kw ? sw : kw; /* phases some tap reads */
-    const int direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
-    /* The one-row sparse kernels (CSR, ell8) issue one vector load per FMA, so they want
-     * 64-byte aligned activation rows: an im2col with a 16-float row stride ran a 14x14
-     * 1x1 or a 3x3 layer at cs k=4 1.2-1.55x faster than misaligned direct / shifted rows.
-     * But at high sparsity the copy costs more than it saves (cs k=16 on 1024->256 @14x14:
-     * 0.19 ms with the copy, most of it copying).  Measured break-even: im2col pays when
-     * the non-zero FLOPs exceed ~9.5x the bytes it writes.  Panel kernels (6 rows share
-     * each load) always take the cheap shifted staging. */
-    const int rowfmt = p->fmt != SB_FMT_PANEL;
-    const int aligned_direct = direct && ((int64_t)h * w) % 16 == 0 && ALIGNED(x, 64);
-    const int64_t npix = (int64_t)ho * wo;
-    const double work = 2.0 * (double)p->len_val * (double)npix;
-    const double copy = 4.0 * (double)cin * kh * kw * (double)((npix + 15) & ~(int64_t)15);
-    const int wa = (wo + 15) & ~15; /* aligned layout's row width */
-    if (layout == LAYOUT_AUTO) {
-        if (direct && (!rowfmt || aligned_direct)) layout = LAYOUT_DIRECT;
-        else if (rowfmt && kh * kw > 1 && 6 * (wa - wo) <= wo) layout = LAYOUT_ALIGNED;
-        else if (rowfmt && work > 9.5 * copy) layout = LAYOUT_IM2COL;
-        else layout = direct ? LAYOUT_DIRECT : LAYOUT_SHIFTED;
-    }
+    const int direct = sb_auto_layout(kh, kw, sh, sw, ph, pw) == LAYOUT_DIRECT;
+    if (layout == LAYOUT_AUTO) layout = direct ? LAYOUT_DIRECT : LAYOUT_SHIFTED;
     if (layout < LAYOUT_DIRECT || layout > LAYOUT_ALIGNED || (layout == LAYOUT_DIRECT && !direct))
         FAIL(SB_EINVAL, "layout %d cannot run this convolution", layout);
 
@@ -168,6 +160,7 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
      * aligned: c = kw (one copy per column shift), rw = 16-multiple, a tap adds (kh/sh)*rw,
      *          so every row a kernel loads is 64-byte aligned (Kw copies of the input). */
     const int aligned = layout == LAYOUT_ALIGNED;
+    const int wa = (wo + 15) & ~15; /* aligned layout's row width */
     const int rw = aligned ? wa : wq, ncol = aligned ? kw : psw;
     const int64_t plane_r = (int64_t)hq * rw;
     const int taps = kh * kw, red = cin * taps;
@@ -205,12 +198,24 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
     const int staged_planes = layout == LAYOUT_SHIFTED || aligned;
     const int64_t ldc = staged_planes ? nq : plane_out;
 
+    /* ELL16 kernels copy each activation tile they read: with a row split every thread
+     * would copy every tile, so wide maps split pixels instead (whole tiles, all rows). */
+    const int pixel_split = p->fmt != SB_FMT_PANEL && threads > 1 && nq / SB_PIXEL_SPLIT >= 3 * threads;
 #pragma omp parallel num_threads(threads)
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
         if (tid == 0 && threads_used) *threads_used = nt;
         int u0, u1;
-        split_units(p, tid, nt, &u0, &u1);
+        int64_t q0 = 0, q1 = nq;
+        if (pixel_split) { /* every row, a run of whole SB_PIXEL_SPLIT tiles per thread */
+            const int64_t tiles = nq / SB_PIXEL_SPLIT;
+            q0 = tiles * tid / nt * SB_PIXEL_SPLIT;
+            q1 = tid == nt - 1 ? nq : tiles * (tid + 1) / nt * SB_PIXEL_SPLIT;
+            u0 = 0;
+            u1 = p->units;
+        } else {
+            split_units(p, tid, nt, &u0, &u1);
+        }
         for (int b = 0; b < batch; ++b) {
             const float *xb = x + (int64_t)b * cin * plane_in;
             float *yb = y + (int64_t)b * cout * plane_out;
@@ -269,7 +274,7 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
                 }
                 src = staged;
             }
-            kern(p, u0, u1, src, off, row_step, (int)nq, dst, ldc, bias);
+            kern(p, u0, u1, src + q0, off, row_step, (int)(q1 - q0), dst + q0, ldc, bias);
             /* Barriers only where data flows between threads: a barrier costs a
              * scheduler time slice when the cores are oversubscribed. */
             if (p->len_fillrows) {

@@ -7,6 +7,5 @@
 #include "vec.h"
 #include "kernels.h"
 #include "panel_spmm.h"
-#include "csr_spmm.h"
-#include "ell8_spmm.h"
+#include "ell16_spmm.h"
 

@@ -29,9 +29,13 @@
 /* storage formats */
 #define SB_FMT_PANEL 0 /* BSR with blocks of bh output rows x 1 input channel x all taps:
                           block, and dense / filter as full panels */
-#define SB_FMT_CSR 1   /* unstructured: CSR over r, int32 column indices */
-#define SB_FMT_NM 2    /* n:m: per group of m channels, n values + n one-byte offsets */
-#define SB_FMT_CS 3    /* cs: per chunk of k*d channels, d values + d one-byte segment ids */
+#define SB_FMT_CSR 1   /* unstructured: ELL16 blocked CSR (pointer per row and block) */
+#define SB_FMT_NM 2    /* n:m: ELL16 fixed count, n values per group of m rows */
+#define SB_FMT_CS 3    /* cs: ELL16 fixed count as 1:k n:m after the rmap channel order */
+/* ELL16 (CSR, NM, CS): the reduction is cut into blocks of kb rows; every stored value
+ * carries lidx, its row inside its block (uint16, < kb); rmap[i] (NULL = identity) is the
+ * reduction index r of position i of that order. */
+#define SB_MAX_KB 256
 
 /* work split over threads */
 #define SB_SPLIT_EVEN 0 /* balanced pattern: equal row units per thread */
@@ -44,13 +48,16 @@ typedef struct sb_packed {
     int32_t units, bh;
     int32_t valid_rows;       /* packed rows that are real (dense pads to a panel multiple) */
     const int32_t *rowptr;    /* PANEL: blocks per block-row prefix; CSR: nnz prefix; units+1 */
-    const int32_t *cidx;      /* PANEL: input channel of each block; CSR: column r */
-    const uint8_t *sub;       /* NM: offset in group [0,m); CS: segment id [0,k) */
+    const int32_t *cidx;      /* PANEL: input channel of each block */
+    const int32_t *bptr;      /* CSR: values per (row, block) prefix, cout*blocks+1 */
+    const uint16_t *lidx;     /* ELL16: row of each value inside its reduction block */
+    const int32_t *rmap;      /* ELL16: reduction index of each position, NULL = identity */
     const float *val;
     const int32_t *rowmap;    /* output channel of packed row i (filter), NULL = identity */
     const int32_t *fillrows;  /* output channels no packed row writes (bias or 0) */
-    int64_t len_rowptr, len_cidx, len_sub, len_val, len_rowmap, len_fillrows;
-    int32_t n, m;             /* NM */
+    int64_t len_rowptr, len_cidx, len_bptr, len_lidx, len_rmap, len_val, len_rowmap, len_fillrows;
+    int32_t kb;               /* ELL16: reduction rows per block */
+    int32_t n, m;             /* NM (CS: 1 of k) */
     int32_t k, d;             /* CS */
 } sb_packed;
 
@@ -63,7 +70,10 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
               const float *bias, float *y, int32_t threads, int32_t isa, int32_t layout,
               int32_t *threads_used, char *err, int errlen);
 
+/* the layout (1 direct, 2 shifted) that layout 0 (auto) picks for this geometry */
+int sb_auto_layout(int32_t kh, int32_t kw, int32_t stride_h, int32_t stride_w, int32_t pad_h,
+                   int32_t pad_w);
 int sb_isa_mask(void);                         /* bit i set: ISA i runs on this CPU */
-const char *sb_kernel_name(int fmt, int isa);  /* C function family used, e.g. cs_spmm_1x4v_avx512 */
+const char *sb_kernel_name(int fmt, int isa);  /* C micro-kernel used, e.g. f32_spmm_ell16_2x8v_avx512 */
 double sb_peak_gflops(int threads, int isa);   /* FMA throughput probe, <0 on bad args (threads 1..SB_MAX_THREADS) */
 #endif

@@ -37,38 +37,80 @@ int sb_check_header(const sb_packed *p, char *err, int errlen)
         FAIL(SB_ECORRUPT, "values NULL or misaligned");
     if (p->len_fillrows < 0 || (p->len_fillrows && (!p->fillrows || !ALIGNED(p->fillrows, 4))))
         FAIL(SB_ECORRUPT, "fill rows NULL or misaligned");
-    switch (p->fmt) {
-    case SB_FMT_PANEL:
-    case SB_FMT_CSR:
-        if (!p->rowptr || !ALIGNED(p->rowptr, 4) || p->len_cidx < 0 ||
-            (p->len_cidx && (!p->cidx || !ALIGNED(p->cidx, 4))))
-            FAIL(SB_ECORRUPT, "row pointers / indices NULL or misaligned");
+    if (p->fmt == SB_FMT_PANEL || p->fmt == SB_FMT_CSR) {
+        if (!p->rowptr || !ALIGNED(p->rowptr, 4))
+            FAIL(SB_ECORRUPT, "row pointers NULL or misaligned");
         if (p->len_rowptr != (int64_t)p->units + 1) FAIL(SB_ECORRUPT, "row pointer length %lld != units+1", (long long)p->len_rowptr);
-        if (p->fmt == SB_FMT_CSR && (p->units != p->cout || p->bh != 1 || p->valid_rows != p->cout))
-            FAIL(SB_ECORRUPT, "CSR needs one unit per output channel");
+    }
+    if (p->fmt == SB_FMT_PANEL) {
+        if (p->len_cidx < 0 || (p->len_cidx && (!p->cidx || !ALIGNED(p->cidx, 4))))
+            FAIL(SB_ECORRUPT, "block indices NULL or misaligned");
         if (p->rowmap) {
             if (!ALIGNED(p->rowmap, 4) || p->len_rowmap < p->valid_rows)
                 FAIL(SB_ECORRUPT, "row map misaligned or shorter than the valid rows");
         } else if (p->valid_rows > p->cout) {
             FAIL(SB_ECORRUPT, "valid rows %d > cout %d without a row map", p->valid_rows, p->cout);
         }
-        break;
-    case SB_FMT_NM:
-        if (p->n < 1 || p->m <= p->n || p->m > 256 || p->cin % p->m)
-            FAIL(SB_ECORRUPT, "bad n:m %d:%d for cin %d", p->n, p->m, p->cin);
-        if ((!p->sub && p->len_sub) || p->len_sub < red_len(p) / p->m * p->n * p->cout || p->len_val < p->len_sub)
-            FAIL(SB_ECORRUPT, "n:m values/offsets shorter than cout*Kh*Kw*Cin*n/m");
-        break;
-    case SB_FMT_CS:
-        if (p->k < 2 || p->k > 256 || p->d < 1 || p->cin % ((int64_t)p->k * p->d))
-            FAIL(SB_ECORRUPT, "bad cs k=%d d=%d for cin %d", p->k, p->d, p->cin);
-        if ((!p->sub && p->len_sub) || p->len_sub < red_len(p) / p->k * p->cout || p->len_val < p->len_sub)
-            FAIL(SB_ECORRUPT, "cs values/segment ids shorter than cout*Kh*Kw*Cin/k");
-        break;
+        return SB_OK;
     }
-    if (p->fmt == SB_FMT_NM || p->fmt == SB_FMT_CS) {
-        if (p->units != p->cout || p->bh != 1 || p->valid_rows != p->cout || p->rowmap)
-            FAIL(SB_ECORRUPT, "n:m / cs need one unit per output channel and no row map");
+    /* ELL16: CSR, NM, CS */
+    if (p->units != p->cout || p->bh != 1 || p->valid_rows != p->cout || p->rowmap)
+        FAIL(SB_ECORRUPT, "unstructured / n:m / cs need one unit per output channel and no row map");
+    if (p->kb < 1 || p->kb > SB_MAX_KB) FAIL(SB_ECORRUPT, "block rows kb=%d out of range 1..%d", p->kb, SB_MAX_KB);
+    if (p->len_lidx < 0 || p->len_val < p->len_lidx || (p->len_lidx && (!p->lidx || !ALIGNED(p->lidx, 2))))
+        FAIL(SB_ECORRUPT, "block rows NULL, misaligned or longer than the values");
+    if (p->rmap && (!ALIGNED(p->rmap, 4) || p->len_rmap != red_len(p)))
+        FAIL(SB_ECORRUPT, "channel order misaligned or of length %lld != Cin*Kh*Kw", (long long)p->len_rmap);
+    if (p->fmt == SB_FMT_CSR) {
+        const int64_t nblk = (red_len(p) + p->kb - 1) / p->kb;
+        if (!p->bptr || !ALIGNED(p->bptr, 4) || p->len_bptr != (int64_t)p->cout * nblk + 1)
+            FAIL(SB_ECORRUPT, "block pointers NULL, misaligned or not cout*blocks+1 long");
+        return SB_OK;
+    }
+    if (p->fmt == SB_FMT_NM && (p->n < 1 || p->m <= p->n || p->m > 256 || p->cin % p->m))
+        FAIL(SB_ECORRUPT, "bad n:m %d:%d for cin %d", p->n, p->m, p->cin);
+    if (p->fmt == SB_FMT_CS && (p->k < 2 || p->k > 256 || p->d < 1 || p->cin % ((int64_t)p->k * p->d) ||
+                                p->n != 1 || p->m != p->k))
+        FAIL(SB_ECORRUPT, "bad cs k=%d d=%d (as %d:%d) for cin %d", p->k, p->d, p->n, p->m, p->cin);
+    if (p->kb % p->m) FAIL(SB_ECORRUPT, "block rows kb=%d not a multiple of the group size %d", p->kb, p->m);
+    if (p->len_lidx < red_len(p) / p->m * p->n * p->cout)
+        FAIL(SB_ECORRUPT, "values shorter than cout*Kh*Kw*Cin*n/m");
+    return SB_OK;
+}
+
+/* Every ELL16 row index below its block's row count, pointers monotone and in range. */
+static int validate_ell16(const sb_packed *p, int64_t red, char *err, int errlen)
+{
+    const int kb = p->kb;
+    const int64_t nblk = (red + kb - 1) / kb;
+    if (p->rmap)
+        for (int64_t i = 0; i < red; ++i)
+            if (p->rmap[i] < 0 || p->rmap[i] >= red)
+                FAIL(SB_ECORRUPT, "channel order entry %d at %lld out of range [0, %lld)", p->rmap[i], (long long)i, (long long)red);
+    if (p->fmt == SB_FMT_CSR) {
+        if (p->bptr[0] != 0) FAIL(SB_ECORRUPT, "block pointer[0] = %d, expected 0", p->bptr[0]);
+        if (p->bptr[p->len_bptr - 1] > p->len_lidx)
+            FAIL(SB_ECORRUPT, "block pointers reach %d values, arrays hold %lld", p->bptr[p->len_bptr - 1], (long long)p->len_lidx);
+        for (int64_t i = 0; i < (int64_t)p->cout * nblk; ++i) {
+            if (p->bptr[i + 1] < p->bptr[i]) FAIL(SB_ECORRUPT, "block pointers not monotone at %lld", (long long)i);
+            if (i % nblk == 0 && p->bptr[i] != p->rowptr[i / nblk])
+                FAIL(SB_ECORRUPT, "block pointer of row %lld != its row pointer", (long long)(i / nblk));
+            const int rows = (int)(red - i % nblk * kb < kb ? red - i % nblk * kb : kb);
+            for (int64_t j = p->bptr[i]; j < p->bptr[i + 1]; ++j)
+                if (p->lidx[j] >= rows)
+                    FAIL(SB_ECORRUPT, "row index %d at %lld out of range [0, %d)", p->lidx[j], (long long)j, rows);
+        }
+        if (p->bptr[(int64_t)p->cout * nblk] != p->rowptr[p->cout])
+            FAIL(SB_ECORRUPT, "block pointers end at %d, row pointers at %d", p->bptr[(int64_t)p->cout * nblk], p->rowptr[p->cout]);
+        return SB_OK;
+    }
+    const int64_t cnt = red / p->m * p->n, ipb = kb / p->m * p->n;
+    for (int64_t i = 0; i < cnt * p->cout; ++i) {
+        const int64_t r0 = i % cnt / ipb * kb;
+        const int rows = (int)(red - r0 < kb ? red - r0 : kb);
+        if (p->lidx[i] >= rows)
+            FAIL(SB_ECORRUPT, "%s row index %d at %lld out of range [0, %d)",
+                 p->fmt == SB_FMT_NM ? "n:m" : "cs", p->lidx[i], (long long)i, rows);
     }
     return SB_OK;
 }
@@ -83,24 +125,21 @@ int sb_validate(const sb_packed *p, char *err, int errlen)
         for (int u = 0; u < p->units; ++u)
             if (p->rowptr[u + 1] < p->rowptr[u])
                 FAIL(SB_ECORRUPT, "row pointers not monotone at unit %d", u);
-        const int64_t nnz = p->rowptr[p->units];
-        const int64_t per = p->fmt == SB_FMT_PANEL ? (int64_t)p->kh * p->kw * p->bh : 1;
+    }
+    if (p->fmt == SB_FMT_PANEL) {
+        const int64_t nnz = p->rowptr[p->units], per = (int64_t)p->kh * p->kw * p->bh;
         if (nnz > p->len_cidx || nnz * per > p->len_val)
             FAIL(SB_ECORRUPT, "row pointers reach %lld entries, arrays hold %lld", (long long)nnz, (long long)p->len_cidx);
-        const int64_t lim = p->fmt == SB_FMT_PANEL ? p->cin : red;
         for (int64_t i = 0; i < nnz; ++i)
-            if (p->cidx[i] < 0 || p->cidx[i] >= lim)
-                FAIL(SB_ECORRUPT, "index %d at %lld out of range [0, %lld)", p->cidx[i], (long long)i, (long long)lim);
+            if (p->cidx[i] < 0 || p->cidx[i] >= p->cin)
+                FAIL(SB_ECORRUPT, "index %d at %lld out of range [0, %d)", p->cidx[i], (long long)i, p->cin);
         if (p->rowmap)
             for (int i = 0; i < p->valid_rows; ++i)
                 if (p->rowmap[i] < 0 || p->rowmap[i] >= p->cout)
                     FAIL(SB_ECORRUPT, "row map entry %d at %d out of range [0, %d)", p->rowmap[i], i, p->cout);
     } else {
-        const int lim = p->fmt == SB_FMT_NM ? p->m : p->k;
-        for (int64_t i = 0; i < p->len_sub; ++i)
-            if (p->sub[i] >= lim)
-                FAIL(SB_ECORRUPT, "%s index %d at %lld out of range [0, %d)",
-                     p->fmt == SB_FMT_NM ? "n:m offset" : "cs segment id", p->sub[i], (long long)i, lim);
+        rc = validate_ell16(p, red, err, errlen);
+        if (rc) return rc;
     }
     for (int64_t i = 0; i < p->len_fillrows; ++i)
         if (p->fillrows[i] < 0 || p->fillrows[i] >= p->cout)

@@ -1,6 +1,6 @@
 /* Vector abstraction for the kernel templates: one block per ISA, picked by the macro the
  * including translation unit defines (SB_VEC_AVX512 / SB_VEC_AVX2 / SB_VEC_SCALAR).
- * VW = lanes, NV / NV_WIDE = vectors per (narrow / wide) pixel tile, PANEL_RB = output rows per panel micro-kernel.
+ * VW = lanes, NV_WIDE = vectors per ell16 pixel tile, PANEL_NV x PANEL_RB = panel tile.
  * Tails use masked loads/stores, so a kernel never touches memory past a row's end. */
 #ifndef SB_VEC_H
 #define SB_VEC_H
@@ -17,7 +17,6 @@ typedef __m512 vf;
 typedef __mmask16 vm;
 #define SB_SUFFIX _avx512
 #define VW 16
-#define NV 4
 #define NV_WIDE 8
 #define PANEL_NV 4
 #define PANEL_RB 6
@@ -37,7 +36,6 @@ typedef __m256 vf;
 typedef __m256i vm;
 #define SB_SUFFIX _avx2
 #define VW 8
-#define NV 4
 #define NV_WIDE 4
 #define PANEL_NV 2
 #define PANEL_RB 6
@@ -58,7 +56,6 @@ typedef float vf;
 typedef int vm;
 #define SB_SUFFIX _scalar
 #define VW 1
-#define NV 4
 #define NV_WIDE 4
 #define PANEL_NV 4
 #define PANEL_RB 6
@@ -75,32 +72,6 @@ SB_ALWAYS vm v_mask(int n) { return n > 0; }
 #error "define SB_VEC_AVX512, SB_VEC_AVX2 or SB_VEC_SCALAR before including vec.h"
 #endif
 
-#define NT (NV * VW)             /* pixels per tile, sparse row kernels */
-#define NT_WIDE (NV_WIDE * VW)   /* wide tile while at least this many pixels remain */
+#define NT_WIDE (NV_WIDE * VW)   /* pixels per tile of the ell16 kernel */
 #define PANEL_NT (PANEL_NV * VW) /* pixels per tile, panel kernels */
-
-/* Walk pixels [0, nq) in tiles for the sparse row kernels: NT_WIDE-pixel tiles while they
- * fill, then NT-pixel ones, then one tail tile of just enough vectors (masked), so a
- * 7x7 map (49 pixels) costs 4 vectors rather than a whole wide tile.  TILE(nv, full, q0, n)
- * is expanded with compile-time nv and full. */
-#define SB_TILE_WALK(nq, TILE)                                                          \
-    do {                                                                                \
-        int q0_ = 0;                                                                    \
-        for (; (nq) - q0_ >= NT_WIDE; q0_ += NT_WIDE) TILE(NV_WIDE, 1, q0_, NT_WIDE);   \
-        for (; (nq) - q0_ >= NT; q0_ += NT) TILE(NV, 1, q0_, NT);                       \
-        const int rem_ = (nq) - q0_;                                                    \
-        switch ((rem_ + VW - 1) / VW) {                                                 \
-        case 1: TILE(1, 0, q0_, rem_); break;                                           \
-        case 2: TILE(2, 0, q0_, rem_); break;                                           \
-        case 3: TILE(3, 0, q0_, rem_); break;                                           \
-        case 4: TILE(4, 0, q0_, rem_); break;                                           \
-        default: break;                                                                 \
-        }                                                                               \
-    } while (0)
-#if NV != 4
-#error "SB_TILE_WALK's tail handles up to 4 vectors"
-#endif
-/* Start of the activation row of reduction index r inside a row kernel: computed when the
- * rows are equally spaced (lin, ldb), looked up in off[] otherwise. */
-#define SB_ROW(r) (lin ? B + (int64_t)(r) * ldb : B + off[r])
 #endif

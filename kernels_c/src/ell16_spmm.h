@@ -1,0 +1,186 @@
+/* Micro-kernel f32_spmm_ell16_2x<NV_WIDE>v_<isa>: fp32 SpMM of an ELL16 weight (unstructured
+ * as blocked CSR, nm and cs as fixed count) x NCHW activations, pixels along vectors.
+ *
+ * Layout: the reduction (rmap order) is cut into blocks of kb rows.  For each pixel tile of
+ * up to TS = NT_WIDE pixels (AVX-512: 128 = 8 zmm; AVX2: 32 = 4 ymm) the kernel first copies
+ * the block's kb activation rows into a contiguous, 64-byte aligned buffer T (kb x TS floats,
+ * 32 KiB at kb = 64 on AVX-512) and then runs every output row of the thread over it.  A
+ * stored value is (w, lidx): acc += w * T[lidx * TS + q], so the address is one 16-bit load
+ * and a shift, every load is aligned and hits L1, and the TLB sees one buffer instead of kb
+ * scattered rows.  CS needs no code of its own: rmap puts channel t*d + j of every chunk at
+ * position j*k + t, which makes it 1:k n:m.  Partial sums of a row go through C between
+ * blocks.
+ *
+ * Tile: 2 output rows x NV_WIDE vectors in registers (AVX-512: 16 accumulators); per 16
+ * FMAs 16 activation loads, 2 index loads and 2 weight broadcasts.
+ * Why the copy: with loads straight from the activation planes (the former ell8/csr
+ * kernels) the same instruction stream ran 3x slower than with every load hitting one row
+ * (cs k=4, ResNet-50 l3.c1: 49 vs 139 GFLOP/s): the rows of a block sit one plane apart,
+ * in distinct pages and few cache sets.
+ * Measured (both builds in one process, interleaved, min of 30-40, 1 thread, avx512, CPU
+ * shared with other jobs -- ratios only): 1.0-1.7x over ell8/csr on ResNet-50 layers
+ * (3x3 l3.c2 cs k=4 1.66x, 1x1 l3.c1 1.2x).  What is left, by knock-out variants: the
+ * tile copy 3-38 % (most on l1.c2, 64 rows share each copied tile), loads from T 1.2-1.7x
+ * slower than from one hot row; reloading C between blocks ~0 %.  Tried, no gain:
+ * prefetching the next block's rows into L2, kb = 32 / 48 (slower) and 256 (= 128).
+ * Template: included once per ISA translation unit after vec.h. */
+
+#define TS NT_WIDE
+#if NV_WIDE == 8
+#define SB_ELL16_NAME SB_FN(f32_spmm_ell16_2x8v)
+#elif NV_WIDE == 4
+#define SB_ELL16_NAME SB_FN(f32_spmm_ell16_2x4v)
+#else
+#error "name the ell16 micro-kernel for this NV_WIDE"
+#endif
+
+/* rows: 1 or 2; nv vectors (last one masked by mk unless full); first: start from bias. */
+SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, const int first,
+                               const uint16_t *i0, const float *v0, int n0, const uint16_t *i1,
+                               const float *v1, int n1, const float *T, float *c0, float *c1,
+                               float bs0, float bs1, const vm *mk)
+{
+    vf a[NV_WIDE], b[NV_WIDE];
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; ++v) {
+        const int m = !full && v == nv - 1;
+        if (first) {
+            a[v] = V_SET1(bs0);
+            b[v] = V_SET1(bs1);
+        } else {
+            a[v] = m ? V_LOADM(c0 + v * VW, mk[v]) : V_LOAD(c0 + v * VW);
+            b[v] = two ? (m ? V_LOADM(c1 + v * VW, mk[v]) : V_LOAD(c1 + v * VW)) : V_ZERO();
+        }
+    }
+    const int nb = two ? (n0 < n1 ? n0 : n1) : 0;
+    int k = 0;
+    for (; k < nb; ++k) {
+        const float *s0 = T + (int)i0[k] * TS, *s1 = T + (int)i1[k] * TS;
+        const vf w0 = V_SET1(v0[k]), w1 = V_SET1(v1[k]);
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; ++v) {
+            a[v] = V_FMA(w0, V_LOAD(s0 + v * VW), a[v]);
+            b[v] = V_FMA(w1, V_LOAD(s1 + v * VW), b[v]);
+        }
+    }
+    for (int j = k; j < n0; ++j) { /* blocked CSR: the longer row's rest */
+        const float *s0 = T + (int)i0[j] * TS;
+        const vf w0 = V_SET1(v0[j]);
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; ++v) a[v] = V_FMA(w0, V_LOAD(s0 + v * VW), a[v]);
+    }
+    if (two)
+        for (int j = k; j < n1; ++j) {
+            const float *s1 = T + (int)i1[j] * TS;
+            const vf w1 = V_SET1(v1[j]);
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; ++v) b[v] = V_FMA(w1, V_LOAD(s1 + v * VW), b[v]);
+        }
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; ++v) {
+        const int m = !full && v == nv - 1;
+        if (m) V_STOREM(c0 + v * VW, mk[v], a[v]);
+        else V_STORE(c0 + v * VW, a[v]);
+        if (two) {
+            if (m) V_STOREM(c1 + v * VW, mk[v], b[v]);
+            else V_STORE(c1 + v * VW, b[v]);
+        }
+    }
+}
+
+/* Copy rows [r0, r0 + rows) (rmap order) of pixels [q0, q0 + n) into T, zero-padded to nv
+ * vectors so the kernel's unmasked loads read zeros, never stale lanes. */
+SB_ALWAYS void SB_FN(ell16_stage)(const int nv, const int full, const sb_packed *p, int r0,
+                                  int rows, const float *B, const int32_t *off, int q0,
+                                  float *T, const vm *mk)
+{
+    for (int i = 0; i < rows; ++i) {
+        const int r = p->rmap ? p->rmap[r0 + i] : r0 + i;
+        const float *src = B + off[r] + q0;
+        float *dst = T + i * TS;
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; ++v)
+            V_STORE(dst + v * VW, !full && v == nv - 1 ? V_LOADM(src + v * VW, mk[v])
+                                                     : V_LOAD(src + v * VW));
+    }
+}
+
+/* One pixel tile [q0, q0 + n) of output rows [u0, u1), block after block. */
+SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int nv, const int full,
+                                 const sb_packed *p, int u0, int u1, const float *B,
+                                 const int32_t *off, int q0, int n, float *C, int64_t ldc,
+                                 const float *bias, float *T)
+{
+    vm mk[NV_WIDE];
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; ++v) mk[v] = v_mask(n - v * VW);
+    const int red = p->cin * p->kh * p->kw, kb = p->kb, nblk = (red + kb - 1) / kb;
+    /* fixed count: cnt values per row, ipb per full block (groups never straddle blocks) */
+    const int cnt = csr ? 0 : red / p->m * p->n, ipb = csr ? 0 : kb / p->m * p->n;
+    for (int blk = 0; blk < nblk; ++blk) {
+        const int r0 = blk * kb, rows = red - r0 < kb ? red - r0 : kb;
+        SB_FN(ell16_stage)(nv, full, p, r0, rows, B, off, q0, T, mk);
+        for (int u = u0; u < u1; u += 2) {
+            const int two = u + 1 < u1;
+            int64_t k0, k1;
+            int n0, n1;
+            if (csr) {
+                const int32_t *bp = p->bptr + (int64_t)u * nblk + blk;
+                k0 = bp[0];
+                n0 = bp[1] - bp[0];
+                k1 = two ? bp[nblk] : 0;
+                n1 = two ? bp[nblk + 1] - bp[nblk] : 0;
+            } else {
+                k0 = (int64_t)u * cnt + (int64_t)blk * ipb;
+                n0 = cnt - blk * ipb < ipb ? cnt - blk * ipb : ipb;
+                k1 = k0 + cnt;
+                n1 = two ? n0 : 0;
+            }
+            float *c0 = C + u * ldc + q0, *c1 = two ? c0 + ldc : c0;
+            const float bs0 = bias ? bias[u] : 0.0f, bs1 = bias && two ? bias[u + 1] : 0.0f;
+#define SB_ELL16_CALL(TWO, FIRST)                                                             \
+    SB_FN(ell16_mk)(TWO, nv, full, FIRST, p->lidx + k0, p->val + k0, n0, p->lidx + k1,       \
+                    p->val + k1, n1, T, c0, c1, bs0, bs1, mk)
+            if (two) {
+                if (blk == 0) SB_ELL16_CALL(1, 1); else SB_ELL16_CALL(1, 0);
+            } else {
+                if (blk == 0) SB_ELL16_CALL(0, 1); else SB_ELL16_CALL(0, 0);
+            }
+#undef SB_ELL16_CALL
+        }
+    }
+}
+
+SB_ALWAYS void SB_FN(ell16_walk)(const int csr, const sb_packed *p, int u0, int u1,
+                                 const float *B, const int32_t *off, int nq, float *C,
+                                 int64_t ldc, const float *bias)
+{
+    /* the block buffer, 64-byte aligned: kb <= SB_MAX_KB rows of TS floats */
+    float raw[p->kb * TS + 16];
+    float *T = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+    int q0 = 0;
+    for (; nq - q0 >= TS; q0 += TS) SB_FN(ell16_tile)(csr, NV_WIDE, 1, p, u0, u1, B, off, q0, TS, C, ldc, bias, T);
+    const int rem = nq - q0;
+#define SB_ELL16_TAIL(NVC)                                                                   \
+    case NVC:                                                                                \
+        SB_FN(ell16_tile)(csr, NVC, 0, p, u0, u1, B, off, q0, rem, C, ldc, bias, T);         \
+        break;
+    switch ((rem + VW - 1) / VW) {
+        SB_ELL16_TAIL(1) SB_ELL16_TAIL(2) SB_ELL16_TAIL(3) SB_ELL16_TAIL(4)
+#if NV_WIDE == 8
+        SB_ELL16_TAIL(5) SB_ELL16_TAIL(6) SB_ELL16_TAIL(7) SB_ELL16_TAIL(8)
+#endif
+    default: break;
+    }
+#undef SB_ELL16_TAIL
+}
+
+void SB_ELL16_NAME(const sb_packed *p, int u0, int u1, const float *B, const int32_t *off,
+                   int64_t ldb, int nq, float *C, int64_t ldc, const float *bias)
+{
+    (void)ldb; /* rows are looked up once per block copy: no computed-address variant */
+    if (p->fmt == SB_FMT_CSR) SB_FN(ell16_walk)(1, p, u0, u1, B, off, nq, C, ldc, bias);
+    else SB_FN(ell16_walk)(0, p, u0, u1, B, off, nq, C, ldc, bias);
+}
+#undef TS
+#undef SB_ELL16_NAME
