@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 import patterns
-from patterns.masks import count
 from patterns.training.recipe import RecipeContext
 from patterns.training.recipes.subp import SUBP, block_mask_of, regrow
 from patterns.training.schedules import cubic_ramp
@@ -32,12 +33,19 @@ def test_regrow_count_is_clipped_to_pruned_blocks():
     assert grown.all()
 
 
-def test_regrow_prefers_high_scores():
-    block_mask = torch.zeros(200, 16, dtype=torch.bool)
-    scores = torch.arange(16.0).expand(200, 16).contiguous()
-    grown = regrow(block_mask, scores, 1, 1.0, torch.Generator().manual_seed(0))
-    picked = grown.float().argmax(dim=1).float()
-    assert picked.mean() > 10  # softmax(z) favours the top blocks
+def test_regrow_samples_by_softmax_of_the_normalised_pruned_scores():
+    """SUBP's regrow_uniform_block.py: p = softmax(F.normalize(s_pruned) / tau); the kept
+    blocks (here with far larger scores) take no part in the normalisation."""
+    rows = 40_000
+    block_mask = torch.zeros(rows, 6, dtype=torch.bool)
+    block_mask[:, [1, 4]] = True
+    scores = torch.tensor([0.0, 50.0, 1.0, 2.0, 90.0, 3.0]).expand(rows, 6).contiguous()
+    for tau in (1.0, 0.5):
+        grown = regrow(block_mask, scores, 1, tau, torch.Generator().manual_seed(0))
+        picked = (grown & ~block_mask).float().mean(dim=0)[[0, 2, 3, 5]]
+        pruned = torch.tensor([0.0, 1.0, 2.0, 3.0])
+        expected = torch.softmax(pruned / pruned.norm() / tau, dim=0)  # 0.178 .. 0.339 at tau=1
+        assert torch.allclose(picked, expected, atol=0.01), (tau, picked, expected)
 
 
 def _subp_on_conv(epochs: int, sparsity: float = 0.75, **params):
@@ -61,7 +69,7 @@ def test_subp_epoch_masks_follow_the_cubic_rate():
         pruned_per_row = (~blocks).sum(dim=1)
         r = cubic_ramp(epoch, recipe.e0, recipe.e1)
         target_pruned = 16 - round(0.25 * 16)  # 12 of 16 blocks per row at p = 0.75
-        regrown = min(target_pruned, count((0.75 - 0.75 * r) * 16))  # half-up, like patterns
+        regrown = min(target_pruned, math.floor((0.75 - 0.75 * r) * 16 + 1e-9))  # SUBP floors
         assert pruned_per_row.tolist() == [target_pruned - regrown] * 8, epoch
     pattern.validate(recipe.masks["1"])  # the last epoch trains the exact pattern
     assert torch.equal(recipe.masks["1"], pattern.mask(weight))
