@@ -188,7 +188,9 @@ class Pattern(ABC):
         """This pattern bound to one layer's channel order; patterns that keep channels in
         their natural order accept only ``None`` (themselves)."""
         if order is not None:
-            raise ValueError(f"{self.describe()} keeps channels in order; it takes no channel order")
+            raise ValueError(
+                f"{self.describe()} keeps channels in order; it takes no channel order"
+            )
         return self
 
     def layer_order(self, mask: torch.Tensor) -> torch.Tensor | None:

@@ -69,7 +69,7 @@ def share(values: torch.Tensor) -> torch.Tensor:
 
 
 def redundancy(blocks: torch.Tensor) -> torch.Tensor:
-    """``R(b) = Σ_b' |cos(b, b')|`` (b itself included) within each block-row: ``(R, n, Cin, K)`` -> ``(R, Cin)``.
+    """``R(b) = Σ_b' |cos(b, b')|`` (b included) per block-row: ``(R, n, Cin, K)`` -> ``(R, Cin)``.
 
     The cosine matrix of a block-row is symmetric, so only its upper part is computed: for
     each strip of ``GRAM_STRIP`` blocks, one batched matmul of unit vectors against the

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 
-from patterns.masks import count
-
 
 def _clip01(x: float) -> float:
     return min(1.0, max(0.0, x))
