@@ -241,3 +241,18 @@ def test_a_sweep_trains_and_measures_a_rearranged_block(tmp_path):
     rearranged = [c for c in ckpts if c.meta["pattern"] == "block"]
     assert len(rearranged) == 1 and rearranged[0].meta["pattern_params"]["rearrange"]
     assert set(rearranged[0].orders) == set(rearranged[0].masks)
+
+
+def test_kernels_refuse_a_rearranged_pattern_without_its_channel_order():
+    import kernels_c
+    from kernels_cuda import packing
+
+    p = patterns.make("block", n=2, sparsity=0.5, rearrange=True)
+    w = INTERLEAVED * p.mask(INTERLEAVED)
+    for pack in (kernels_c.prepare, packing.pack):
+        with pytest.raises(ValueError, match="needs the layer's channel order"):
+            pack(w, pattern=p)
+    bound = p.for_layer(p.mask(INTERLEAVED))
+    assert packing.pack(w, bound).arrays["chan"].tolist() == bound.order.tolist()
+    rowmap = kernels_c.prepare(w, pattern=bound).packed.arrays["rowmap"]
+    assert rowmap.tolist() == bound.order.tolist() == [1, 3, 0, 2]  # {1, 3} keep ci 1
