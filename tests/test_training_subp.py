@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from torch import nn
 
@@ -76,8 +77,6 @@ def test_subp_epoch_masks_follow_the_cubic_rate():
 
 
 def test_subp_refuses_global_balance_and_other_patterns():
-    import pytest
-
     with pytest.raises(ValueError, match="uniform 1xN"):
         SUBP(patterns.make("block", n=4, sparsity=0.5, balance="global"))
     with pytest.raises(ValueError, match="uniform 1xN"):
@@ -107,7 +106,36 @@ def test_masked_score_keeps_the_mask_once_the_ramp_is_over():
 
 
 def test_subp_refuses_an_unknown_score():
-    import pytest
-
     with pytest.raises(ValueError, match="score='l1' is not one of dense, masked"):
         SUBP(patterns.make("block", n=4, sparsity=0.5), score="l1")
+
+
+def test_rearranged_subp_freezes_the_channel_order_once_the_ramp_is_over():
+    """With rearrange, the blocks follow the ranked weights' filter order while the rate
+    ramps, then that order is kept: the exact-pattern epochs keep their mask."""
+    from patterns.block import filter_order
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.Conv2d(16, 32, 3))
+    pattern = patterns.make("block", n=4, sparsity=0.75, rearrange=True)
+    recipe = SUBP(pattern)
+    recipe.setup(RecipeContext(model, pattern, patterns.apply(model, pattern), 6, 10, seed=0))
+    after = []
+    for epoch in range(6):
+        with torch.no_grad():
+            model[1].weight.normal_()
+        weight = recipe.dense_weight("1").detach() * recipe.masks["1"]
+        recipe.on_epoch_start(epoch)
+        if epoch < recipe.e1:  # still ramping: this epoch's order is the ranked weights'
+            assert torch.equal(recipe.orders["1"], filter_order(weight))
+        else:
+            after.append(recipe.masks["1"].clone())
+    assert len(after) >= 2 and all(torch.equal(m, after[0]) for m in after)
+    bound = pattern.with_order(recipe.orders["1"])
+    bound.validate(after[-1])
+    with pytest.raises(ValueError, match="partly kept"):
+        patterns.make("block", n=4, sparsity=0.75).validate(after[-1])  # it is permuted
+    resumed = SUBP(pattern)
+    resumed.setup(RecipeContext(model, pattern, patterns.apply(model, pattern), 6, 10, seed=0))
+    resumed.load_state_dict(recipe.state_dict())
+    assert torch.equal(resumed.orders["1"], bound.order)
