@@ -256,3 +256,17 @@ def test_kernels_refuse_a_rearranged_pattern_without_its_channel_order():
     assert packing.pack(w, bound).arrays["chan"].tolist() == bound.order.tolist()
     rowmap = kernels_c.prepare(w, pattern=bound).packed.arrays["rowmap"]
     assert rowmap.tolist() == bound.order.tolist() == [1, 3, 0, 2]  # {1, 3} keep ci 1
+
+
+def test_train_flag_rearrange_reaches_the_pattern_only_when_given():
+    import argparse
+
+    from harness.commands.train import build_config, configure
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    base = ["--model", "resnet20", "--dataset", "fashion-mnist", "--pattern", "block",
+            "--n", "4", "--sparsity", "0.75", "--recipe", "subp", "--out", "x"]
+    assert build_config(parser.parse_args([*base, "--rearrange"])).pattern_params == {
+        "n": 4, "sparsity": 0.75, "rearrange": True}
+    assert "rearrange" not in build_config(parser.parse_args(base)).pattern_params
