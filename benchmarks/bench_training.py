@@ -9,6 +9,7 @@ dense mean over the same seeds, the epochs and the training seconds.
 
     python benchmarks/bench_training.py --out runs/train5             # full data, 5 epochs
     python benchmarks/bench_training.py --out runs/quick --quick      # the QUICK setting
+    python benchmarks/bench_training.py --out runs/train5 --runs own_block own_block_bpar
 """
 
 from __future__ import annotations
@@ -32,28 +33,46 @@ AT_75 = {
     "cs": ({"k": 4}, "cs"),
     "filter": ({"sparsity": 0.75}, "gmp"),
 }
-RUNS = ["dense", *(f"own_{p}" for p in AT_75), *(f"oneshot_{p}" for p in AT_75)]
+# more own-recipe block rows: SUBP's criterion and 1xN's channel rearrangement
+BLOCK_VARIANTS = {
+    f"block{suffix}": {**AT_75["block"][0], **extra}
+    for suffix, extra in {
+        "_bpar": {"criterion": "bpar"},
+        "_rearrange": {"rearrange": True},
+        "_bpar_rearrange": {"criterion": "bpar", "rearrange": True},
+    }.items()
+}
+RUNS = ["dense", *(f"own_{p}" for p in [*AT_75, *BLOCK_VARIANTS]),
+        *(f"oneshot_{p}" for p in AT_75)]
 
 
-def plan(args: argparse.Namespace, seed: int) -> tuple[TrainConfig, list[TrainConfig]]:
-    """One seed's dense run, and the pattern runs that follow it (own recipe, oneshot)."""
+def plan(args: argparse.Namespace, seed: int) -> tuple[TrainConfig | None, list[TrainConfig]]:
+    """One seed's dense run, and the pattern runs that follow it (own recipe, oneshot);
+    with ``args.runs``, only those (dense too when asked for or a oneshot run needs it)."""
     out = Path(args.out) / f"seed{seed}"
     sizes = quick_settings() if args.quick else {"epochs": args.epochs}
     dense = TrainConfig(model=args.model, dataset=args.dataset, out=str(out / "dense"),
                         seed=seed, resume=True, progress=False, **sizes)
     runs = [replace(dense, out=str(out / f"own_{name}"), pattern=name, pattern_params=params,
                     recipe=recipe) for name, (params, recipe) in AT_75.items()]
+    runs += [replace(dense, out=str(out / f"own_{name}"), pattern="block", pattern_params=params,
+                     recipe=AT_75["block"][1]) for name, params in BLOCK_VARIANTS.items()]
     runs += [replace(dense, out=str(out / f"oneshot_{name}"), pattern=name,
                      pattern_params=params, recipe="oneshot",
                      recipe_params={"init": str(out / "dense" / "checkpoint.pt")},
                      epochs=args.finetune_epochs) for name, (params, _) in AT_75.items()]
+    if args.runs:
+        runs = [r for r in runs if Path(r.out).name in args.runs]
+        if "dense" not in args.runs and all(r.recipe != "oneshot" for r in runs):
+            return None, runs
     return dense, runs
 
 
-def train_all(dense: TrainConfig, runs: list[TrainConfig], jobs: int) -> None:
+def train_all(dense: TrainConfig | None, runs: list[TrainConfig], jobs: int) -> None:
     """Dense first (the oneshot runs start from it), then the rest ``jobs`` at a time."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    train(replace(dense, threads=os.cpu_count()))
+    if dense is not None:
+        train(replace(dense, threads=os.cpu_count()))
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         for done in pool.map(train, [replace(r, threads=threads) for r in runs]):
@@ -67,23 +86,24 @@ def trained(out: Path, seeds: list[int], run: str) -> dict[int, Checkpoint]:
 
 
 def table(out: Path, seeds: list[int]) -> str:
-    """Markdown rows from the checkpoints' metadata; runs not trained yet are left out."""
+    """Markdown rows from the checkpoints' metadata; runs not trained yet are left out, and
+    the gap is left blank for seeds without a dense run."""
     lines = ["| run | pattern | recipe | epochs | train images | top-1 by seed | mean top-1 "
              "| gap to dense | training s |", "|" + "---|" * 9]
     found = {run: trained(out, seeds, run) for run in RUNS}
     dense = {seed: c.top1 for seed, c in found["dense"].items()}
     for run, by_seed_found in found.items():
-        ckpts = {s: c for s, c in by_seed_found.items() if s in dense}
+        ckpts = {s: c for s, c in by_seed_found.items() if s in dense or not dense}
         if not ckpts:
             continue
         meta = next(iter(ckpts.values())).meta
         top1 = statistics.mean(c.top1 for c in ckpts.values())
-        gap = top1 - statistics.mean(dense[s] for s in ckpts)
+        gap = f"{top1 - statistics.mean(dense[s] for s in ckpts):+.2f}" if dense else ""
         by_seed = " / ".join(f"{c.top1:.2f}" for c in ckpts.values())
         seconds = statistics.mean(c.meta["train_seconds"] for c in ckpts.values())
         lines.append(
             f"| {run} | {meta['pattern_describe']} | {meta['recipe']} | {meta['epochs']} "
-            f"| {meta['train']['train_images']} | {by_seed} | {top1:.2f} | {gap:+.2f} "
+            f"| {meta['train']['train_images']} | {by_seed} | {top1:.2f} | {gap} "
             f"| {seconds:.0f} |"
         )
     return "\n".join(lines)
@@ -100,6 +120,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once")
     parser.add_argument("--table-only", action="store_true", help="train nothing")
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=None, metavar="RUN",
+                        help=f"train only these runs: {' '.join(RUNS)}")
     args = parser.parse_args()
     if not args.table_only:
         for seed in args.seeds:

@@ -73,8 +73,7 @@ def _load_checkpoint(source: TrainJob, ctx: SweepContext) -> LoadedModel:
 
     ckpt = verified_checkpoint(source, ctx)
     channels, size, _ = input_spec(source.model, source.dataset)
-    pattern = ckpt.pattern()
-    return _loaded(ckpt.build_model(), dict.fromkeys(ckpt.masks, pattern), source.key,
+    return _loaded(ckpt.build_model(), ckpt.layer_patterns(), source.key,
                    ckpt.mask_hash, (channels, size))
 
 
@@ -90,7 +89,8 @@ def _random_masked(job: LayerJob) -> LoadedModel:
     with torch.no_grad():
         for name, mask in plan.masks.items():
             model.get_submodule(name).weight.mul_(mask)
-    return _loaded(model, dict.fromkeys(plan.masks, pattern), None, None, (channels, size))
+    layer_patterns = {name: pattern.for_layer(mask) for name, mask in plan.masks.items()}
+    return _loaded(model, layer_patterns, None, None, (channels, size))
 
 
 def _loaded(model: nn.Module, layer_patterns: dict[str, Any], key: str | None,

@@ -9,7 +9,9 @@ Reduction order (docs/PATTERNS.md §conventions): r = (kh * Kw + kw) * Cin + ci.
 Formats (src/sb.h, docs/CONTRACTS.md §c-packed-formats):
   dense, filter -> PANEL, full panels of ``PANEL_ROWS`` output rows (filter: kept rows
                    only, with a row map to their output channel and the removed ones to fill)
-  block         -> PANEL, BSR with block-rows of n output channels x 1 input channel x taps
+  block         -> PANEL, BSR with block-rows of n output channels x 1 input channel x taps;
+                   with ``rearrange`` the block-rows follow the pattern's bound channel
+                   order and the row map sends each packed row to its own output channel
   unstructured  -> ELL16 blocked CSR: per (output row, reduction block) a pointer, per
                    value a uint16 row inside its block; split by non-zeros over threads
   nm            -> ELL16 fixed count: per output row n values per group of m, each with
@@ -87,6 +89,11 @@ def pack(weight: torch.Tensor, pattern: Any) -> Packed:
     if name not in PACKERS:
         known = ", ".join(sorted(PACKERS))
         raise ValueError(f"no C kernel for pattern {name!r}; packers exist for: {known}")
+    if pattern.needs_order:
+        raise ValueError(
+            f"{pattern.describe()} needs the layer's channel order to pack: pass "
+            "pattern.for_layer(mask) (a checkpoint's layer_patterns() are bound already)"
+        )
     mask = pattern.mask(weight).to(torch.bool)
     if tuple(mask.shape) != tuple(weight.shape):
         raise ValueError(f"pattern mask shape {tuple(mask.shape)} != weight {tuple(weight.shape)}")
@@ -163,17 +170,19 @@ def pack_filter(pattern: Any, weight: torch.Tensor, mask: torch.Tensor) -> Packe
 
 @packer("block")
 def pack_block(pattern: Any, weight: torch.Tensor, mask: torch.Tensor) -> Packed:
-    """BSR: block-rows of n output channels, one block per kept input channel (all taps)."""
+    """BSR: block-rows of n output channels (in the pattern's channel order), one block per
+    kept input channel (all taps); a permuted order becomes the row map (no extra pass)."""
     cout, cin = weight.shape[:2]
     n = int(pattern.params["n"])
     if cout % n:
         raise ValueError(f"block: Cout={cout} is not a multiple of n={n}")
-    blocks = mask.reshape(cout // n, n, cin, -1)
+    rows = np.arange(cout) if pattern.order is None else pattern.order.numpy()
+    blocks = mask[torch.as_tensor(rows)].reshape(cout // n, n, cin, -1)
     keep = blocks.any(dim=(1, 3))
     if not torch.equal(keep, blocks.all(dim=(1, 3))):
         raise ValueError(f"block mask keeps part of a 1x{n} block; expected whole blocks")
     split = SPLIT_NNZ if pattern.params.get("balance") == "global" else SPLIT_EVEN
-    return _panels(weight, np.arange(cout), cout, n, keep.numpy(), split)
+    return _panels(weight, rows, cout, n, keep.numpy(), split)
 
 
 def _block_rows(group: int, density: float) -> int:

@@ -145,6 +145,7 @@ def _bsr(p: Packed, geom: Geometry, x: torch.Tensor, y: torch.Tensor,
     a, nb, nrows = p.arrays, p.params["nb"], p.params["nrows"]
     ppt = BSR_PIXELS_PER_LANE[nb]
     grid = (_ceil(geom.pixels, 32 * ppt), _ceil(nrows, BSR_WARPS), 1)
-    args = (x, a["rowptr"], a["col"], a["vals"], a["perm"], bias, y, *geom.args(), nrows)
+    args = (x, a["rowptr"], a["col"], a["vals"], a["perm"], a.get("chan"), bias, y,
+            *geom.args(), nrows)
     name = f"sb_bsr_n{nb}_p{ppt}_{DTYPE_SUFFIX[x.dtype]}"
     return Launch("bsr", name, grid, (32 * BSR_WARPS, 1, 1), args)

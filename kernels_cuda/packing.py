@@ -82,6 +82,11 @@ def pack(weight: torch.Tensor, pattern: Any) -> Packed:
         raise ValueError(f"weight dtype must be float32 or float16, got {weight.dtype}")
     if weight.numel() == 0:
         raise ValueError(f"weight {tuple(weight.shape)} is empty; every dimension must be >= 1")
+    if pattern.needs_order:
+        raise ValueError(
+            f"{pattern.describe()} needs the layer's channel order to pack: pass "
+            "pattern.for_layer(mask) (a checkpoint's layer_patterns() are bound already)"
+        )
     return PACKERS[name](weight.detach().contiguous(), pattern)
 
 
@@ -262,9 +267,15 @@ def unpack_cs(packed: Packed) -> torch.Tensor:
 @packer("block")
 def pack_bsr(weight: torch.Tensor, pattern: Any) -> Packed:
     """Block-rows of nb channels (nb = largest compiled height dividing n), BSR values
-    ``[row][tap][kept block][nb]``; a 1×n block is n/nb kernel rows with the same columns."""
+    ``[row][tap][kept block][nb]``; a 1×n block is n/nb kernel rows with the same columns.
+    With a bound channel order (``rearrange``) the rows are the permuted channels and
+    ``chan[row * nb + o]`` is the output channel the kernel stores row o of block-row row to."""
     cout, cin, kh, kw = weight.shape
     mask = kept_mask(weight, pattern)
+    order = pattern.order
+    if order is not None:
+        order = order.to(weight.device)
+        weight, mask = weight[order], mask[order]
     nb = next(b for b in BSR_WIDTHS if pattern.params["n"] % b == 0)
     nrows, taps = cout // nb, kh * kw
     # A (row, ci) block is kept when the pattern's n-row block holding it is kept.
@@ -280,6 +291,8 @@ def pack_bsr(weight: torch.Tensor, pattern: Any) -> Packed:
         "vals": vals.reshape(-1).contiguous(),
         "perm": _by_count(counts),
     }
+    if order is not None:
+        arrays["chan"] = order.to(torch.int32)
     params = {"nb": nb, "nrows": nrows, "rows": cout}
     return Packed("bsr", arrays, params, (cout, cin, kh, kw), int(counts.sum()) * taps * nb)
 
@@ -295,4 +308,9 @@ def unpack_bsr(packed: Packed) -> torch.Tensor:
     kept[row, a["col"].long()] = True
     w = torch.zeros(nrows, taps, cin, nb, dtype=a["vals"].dtype, device=kept.device)
     w[kept.unsqueeze(1).expand(nrows, taps, cin)] = a["vals"].reshape(-1, nb)
-    return w.permute(0, 3, 2, 1).reshape(cout, cin, kh, kw).contiguous()
+    rows = w.permute(0, 3, 2, 1).reshape(cout, cin, kh, kw)
+    if "chan" not in a:
+        return rows.contiguous()
+    out = torch.empty_like(rows)
+    out[a["chan"].long()] = rows
+    return out

@@ -18,7 +18,15 @@ from typing import Any, ClassVar, NoReturn
 
 import torch
 
-__all__ = ["REQUIRED", "Pattern", "choice_param", "int_param", "percent", "sparsity_param"]
+__all__ = [
+    "REQUIRED",
+    "Pattern",
+    "bool_param",
+    "choice_param",
+    "int_param",
+    "percent",
+    "sparsity_param",
+]
 
 REQUIRED: Any = object()
 """Marks a parameter without a default in ``Pattern.defaults``."""
@@ -45,6 +53,15 @@ def sparsity_param(pattern: str, value: Any, name: str = "sparsity") -> float:
             f"e.g. {name}=0.75 for 75 % zeros"
         )
     return float(value)
+
+
+def bool_param(pattern: str, name: str, value: Any) -> bool:
+    """``value`` if it is a bool, else a one-line ValueError with the fix."""
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"{pattern}: parameter {name} must be true or false, got {value!r}"
+        )
+    return value
 
 
 def choice_param(pattern: str, name: str, value: Any, choices: Sequence[str]) -> str:
@@ -156,6 +173,35 @@ class Pattern(ABC):
         if mask.dtype != torch.bool:
             raise ValueError(f"mask must be a torch.bool tensor, got dtype {mask.dtype}")
         self._validate_conv(as_conv(mask))
+
+    # ----- per-layer channel order (only ``block`` with ``rearrange`` has one) -------------
+    @property
+    def order(self) -> torch.Tensor | None:
+        """The layer's output-channel order this pattern is bound to (None: natural order)."""
+        return None
+
+    @property
+    def needs_order(self) -> bool:
+        """True when kernels need a bound channel order (``with_order``) to pack a layer."""
+        return False
+
+    def with_order(self, order: Any) -> Pattern:
+        """This pattern bound to one layer's channel order; patterns that keep channels in
+        their natural order accept only ``None`` (themselves)."""
+        if order is not None:
+            raise ValueError(
+                f"{self.describe()} keeps channels in order; it takes no channel order"
+            )
+        return self
+
+    def layer_order(self, mask: torch.Tensor) -> torch.Tensor | None:
+        """The channel order a layer with ``mask`` is laid out in (None: natural order)."""
+        return None
+
+    def for_layer(self, mask: torch.Tensor) -> Pattern:
+        """This pattern bound to the channel order of a layer with ``mask`` (kernels pack
+        with it); the pattern itself when it keeps channels in order."""
+        return self.with_order(self.layer_order(mask))
 
     # ----- shared plumbing ----------------------------------------------------------------
     def _require_shape(self, tensor: Any, what: str) -> None:

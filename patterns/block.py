@@ -5,12 +5,18 @@ A block ``W[r·n:(r+1)·n, ci, :, :]`` (``n·Kh·Kw`` weights) is kept or pruned
 
 - ``balance='uniform'`` (SUBP): every block-row keeps ``round((1-s)·Cin)`` blocks.
 - ``balance='global'`` (1×N): the ``round(s·#blocks)`` lowest-scoring blocks of the layer go.
-- ``criterion``: ``l1`` / ``l2`` norm of the block, or ``bpar`` (SUBP's angular redundancy):
-  ``‖b‖₁ / Σ_b' ‖b'‖₁  −  α · R(b) / Σ_b' R(b')`` with ``R(b) = Σ_{b'≠b} |cos(b, b')|``,
-  all sums over the blocks of b's block-row and ``α = 1``. docs/PATTERNS.md §block gives the
-  definition; this project normalises redundancy like magnitude — by its sum
-  over the row — so both terms are shares that sum to 1 and are on the same scale.
-  A zero block has cosine 0 with every block; a zero row scores 0 everywhere.
+- ``criterion``: ``l1`` / ``l2`` norm of the block, or ``bpar`` (SUBP's angular redundancy,
+  its ``utils/prune_criterion.py``; docs/PATTERNS.md §block):
+  ``‖b‖₁ / Σ_b' ‖b'‖₁  −  α · R(b) / Σ_b' R(b')`` with
+  ``R(b) = Σ_b' |cos(b, b')|`` summed over every block of b's block-row *including b*
+  (``|cos(b, b)| = 1`` for a non-zero block) and ``α = 1``. A zero block has cosine 0 with
+  every block, so ``R = 0``; SUBP maps a zero redundancy share to 1, so a zero block scores
+  about −1 and is pruned first: ``mask(W ⊙ mask(W)) == mask(W)``.
+- ``rearrange`` (1×N's ``rearrange_w``): output channels are sorted by descending filter L1
+  norm (ties to the lower index) before the block-rows are formed; the mask is returned in
+  the original channel order. The order is a layer's state: ``with_order`` binds it, and a
+  bound pattern masks and validates in that order (``validate`` of an unbound one groups
+  the channels by their kept blocks, the order ``layer_order`` stores in checkpoints).
 """
 
 from __future__ import annotations
@@ -21,7 +27,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from patterns.base import REQUIRED, Pattern, choice_param, int_param, percent, sparsity_param
+from patterns.base import (
+    REQUIRED,
+    Pattern,
+    bool_param,
+    choice_param,
+    int_param,
+    percent,
+    sparsity_param,
+)
 from patterns.masks import count, keep_largest
 from patterns.registry import register
 
@@ -56,7 +70,7 @@ def share(values: torch.Tensor) -> torch.Tensor:
 
 
 def redundancy(blocks: torch.Tensor) -> torch.Tensor:
-    """``R(b) = Σ_{b'≠b} |cos(b, b')|`` within each block-row: ``(R, n, Cin, K)`` -> ``(R, Cin)``.
+    """``R(b) = Σ_b' |cos(b, b')|`` (b included) per block-row: ``(R, n, Cin, K)`` -> ``(R, Cin)``.
 
     The cosine matrix of a block-row is symmetric, so only its upper part is computed: for
     each strip of ``GRAM_STRIP`` blocks, one batched matmul of unit vectors against the
@@ -84,14 +98,20 @@ def redundancy(blocks: torch.Tensor) -> torch.Tensor:
             torch.bmm(left, right, out=cos).abs_()
             row_total[:, c0 : c0 + strip] += cos.sum(dim=-1)
             row_total[:, c0 + strip :] += cos[:, :, strip:].sum(dim=-2)
-    return total - unit.square().sum(dim=-1)  # drop |cos(b, b)|: 1, or 0 for a zero block
+    return total
+
+
+def redundancy_share(values: torch.Tensor) -> torch.Tensor:
+    """``R(b) / Σ_b' R(b')``, with a zero share (a zero block, or a zero row) mapped to 1."""
+    ratio = share(values)
+    return torch.where(ratio == 0, 1.0, ratio)
 
 
 def bpar_score(blocks: torch.Tensor) -> torch.Tensor:
     """SUBP's block score: magnitude share minus ``α`` times angular-redundancy share."""
     if not blocks.is_floating_point():
         blocks = blocks.float()
-    return share(l1_score(blocks)) - BPAR_ALPHA * share(redundancy(blocks))
+    return share(l1_score(blocks)) - BPAR_ALPHA * redundancy_share(redundancy(blocks))
 
 
 CRITERIA: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -99,6 +119,44 @@ CRITERIA: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "l2": l2_score,
     "bpar": bpar_score,
 }
+
+
+def filter_order(weight: torch.Tensor) -> torch.Tensor:
+    """Output channels by descending filter L1 norm, ties to the lower index (1×N's order)."""
+    norms = weight.detach().abs().reshape(weight.shape[0], -1).sum(dim=1)
+    return torch.sort(norms, descending=True, stable=True).indices
+
+
+def grouping_order(mask: torch.Tensor) -> torch.Tensor:
+    """Output channels grouped by their per-channel mask (equal masks adjacent, stable).
+
+    If some order makes ``mask`` a block mask, this one does too: each group of equal
+    channel masks then holds whole block-rows, so every group starts at a multiple of n.
+    """
+    rows = mask.reshape(mask.shape[0], -1).to(torch.uint8)
+    group = torch.unique(rows, dim=0, return_inverse=True)[1]
+    return torch.sort(group, stable=True).indices
+
+
+def permutation(order: Any, cout: int, what: str) -> torch.Tensor:
+    """``order`` as an int64 tensor, if it is a permutation of ``range(cout)``; else ValueError."""
+    order = torch.as_tensor(order)
+    if (
+        order.dim() != 1
+        or order.numel() != cout
+        or order.is_floating_point()
+        or order.dtype == torch.bool
+        or not torch.equal(torch.sort(order.long()).values, torch.arange(cout))
+    ):
+        raise ValueError(f"{what}: channel order must be a permutation of 0..{cout - 1}")
+    return order.long()
+
+
+def unpermute(permuted: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """Rows of ``permuted`` (row i = channel ``order[i]``) back in the original order."""
+    out = torch.empty_like(permuted)
+    out[order] = permuted
+    return out
 
 
 @register
@@ -111,7 +169,9 @@ class Block(Pattern):
         "sparsity": REQUIRED,
         "balance": "uniform",
         "criterion": "l1",
+        "rearrange": False,
     }
+    _order: torch.Tensor | None = None
 
     def _canonical(self, params: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -119,6 +179,7 @@ class Block(Pattern):
             "sparsity": sparsity_param(self.name, params["sparsity"]),
             "balance": choice_param(self.name, "balance", params["balance"], BALANCES),
             "criterion": choice_param(self.name, "criterion", params["criterion"], list(CRITERIA)),
+            "rearrange": bool_param(self.name, "rearrange", params["rearrange"]),
         }
 
     @property
@@ -127,7 +188,44 @@ class Block(Pattern):
 
     def describe(self) -> str:
         p = self._params
-        return f"block(1x{p['n']},{percent(p['sparsity'])},{p['balance']},{p['criterion']})"
+        moved = ",rearranged" if p["rearrange"] else ""
+        return f"block(1x{p['n']},{percent(p['sparsity'])},{p['balance']},{p['criterion']}{moved})"
+
+    # ----- channel order (rearrange) ------------------------------------------------------
+    @property
+    def order(self) -> torch.Tensor | None:
+        return self._order
+
+    @property
+    def needs_order(self) -> bool:
+        return self._params["rearrange"] and self._order is None
+
+    def with_order(self, order: Any) -> Block:
+        """This pattern bound to one layer's channel order (row i of the blocking is channel
+        ``order[i]``); ``None`` gives the unbound pattern. Only ``rearrange=True`` takes one."""
+        if order is None:
+            return Block(**self._params)
+        if not self._params["rearrange"]:
+            raise ValueError(f"{self.describe()} keeps channels in order; use rearrange=true")
+        order = torch.as_tensor(order)
+        bound = Block(**self._params)
+        bound._order = permutation(order, order.numel(), self.describe())
+        return bound
+
+    def layer_order(self, mask: torch.Tensor) -> torch.Tensor | None:
+        """The channel order a layer with ``mask`` is blocked in (None without rearrange)."""
+        if not self._params["rearrange"]:
+            return None
+        if self._order is not None:
+            return self._order.clone()
+        return grouping_order(mask.reshape(mask.shape[0], -1))
+
+    def _blocking_order(self, weight: torch.Tensor) -> torch.Tensor | None:
+        if not self._params["rearrange"]:
+            return None
+        if self._order is None:
+            return filter_order(weight)
+        return permutation(self._order, weight.shape[0], self.describe())
 
     def _check_conv_shape(self, shape: tuple[int, int, int, int]) -> str | None:
         cout, n = shape[0], self._params["n"]
@@ -147,6 +245,12 @@ class Block(Pattern):
         return 1, total - count(sparsity * total)
 
     def _mask_conv(self, weight: torch.Tensor) -> torch.Tensor:
+        order = self._blocking_order(weight)
+        if order is None:
+            return self._mask_blocked(weight)
+        return unpermute(self._mask_blocked(weight[order]), order)
+
+    def _mask_blocked(self, weight: torch.Tensor) -> torch.Tensor:
         blocks = blocks_view(weight, self._params["n"])
         rows, n, cin, taps = blocks.shape
         score = CRITERIA[self._params["criterion"]](blocks)
@@ -155,6 +259,11 @@ class Block(Pattern):
         return kept.expand(rows, n, cin, taps).reshape(weight.shape)
 
     def _validate_conv(self, mask: torch.Tensor) -> None:
+        if self._params["rearrange"]:
+            order = self._order if self._order is not None else grouping_order(mask)
+            if order.numel() != mask.shape[0]:
+                self._broken(f"its channel order has {order.numel()} entries, Cout={mask.shape[0]}")
+            mask = mask[order]
         blocks = blocks_view(mask, self._params["n"])
         whole = blocks.all(dim=3).all(dim=1)
         partial = int((blocks.any(dim=3).any(dim=1) & ~whole).sum())

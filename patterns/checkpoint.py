@@ -15,7 +15,9 @@ File layout (version 1)::
 ``meta`` holds model, dataset, pattern + params, recipe + hyper-parameters, seed, epochs,
 top-1/top-5, the per-layer density table, ``mask_shapes``, ``mask_hash`` (sha256 over the
 masks in sorted layer order), ``weights_hash`` (sha256 over the state dict in sorted key
-order), software versions and the git commit.
+order), software versions and the git commit; for a pattern that reorders channels
+(``block`` with ``rearrange``) also ``channel_orders``: layer -> the output-channel order
+its mask is blocked in (``pattern.layer_order``), which loading validates the mask in.
 
 Loading refuses (``ValueError``, one line) a file that is missing, truncated, altered (the
 payload digest, then both content hashes), foreign (no magic / no format marker), whose
@@ -52,6 +54,17 @@ class Checkpoint:
     meta: dict[str, Any]
     state_dict: dict[str, torch.Tensor]
     masks: dict[str, torch.Tensor]
+
+    @property
+    def orders(self) -> dict[str, torch.Tensor]:
+        """Layer -> stored output-channel order (only patterns that reorder channels)."""
+        return {k: torch.tensor(v) for k, v in self.meta.get("channel_orders", {}).items()}
+
+    def layer_patterns(self) -> dict[str, Any]:
+        """Pruned layer -> its pattern, bound to the layer's channel order where it has one
+        (what kernels pack a layer with)."""
+        pattern, orders = self.pattern(), self.orders
+        return {name: pattern.with_order(orders.get(name)) for name in self.masks}
 
     @property
     def model(self) -> str:
@@ -242,6 +255,9 @@ def save_checkpoint(
         if bool((weight[~mask] != 0).any()):
             raise RuntimeError(f"layer {name!r} has non-zero weights outside its mask")
     meta = dict(meta)
+    orders = _channel_orders(meta, masks)
+    if orders:
+        meta["channel_orders"] = orders
     meta["mask_shapes"] = {k: list(v.shape) for k, v in masks.items()}
     meta["mask_hash"] = mask_hash(masks)
     meta["weights_hash"] = weights_hash(state)
@@ -257,6 +273,17 @@ def save_checkpoint(
     body = buf.getvalue()
     atomic_write_bytes(Path(path), seal(MAGIC, body))
     return Checkpoint(Path(path), meta, state, masks)
+
+
+def _channel_orders(meta: dict[str, Any], masks: dict[str, torch.Tensor]) -> dict[str, list]:
+    """Layer -> channel order of its mask, for a pattern in ``meta`` that reorders channels."""
+    if "pattern" not in meta:
+        return {}
+    import patterns
+
+    pattern = patterns.make(meta["pattern"], **meta.get("pattern_params", {}))
+    orders = {name: pattern.layer_order(mask) for name, mask in masks.items()}
+    return {name: order.tolist() for name, order in orders.items() if order is not None}
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -303,12 +330,13 @@ def _check_masks(path: Path, meta: dict, state: dict, masks: dict) -> None:
         pattern = patterns.make(meta["pattern"], **meta["pattern_params"])
     except (KeyError, TypeError, ValueError) as exc:
         _corrupt(path, f"its pattern is not valid ({exc})")
+    orders = meta.get("channel_orders", {})
     for name, mask in masks.items():
         weight = state.get(f"{name}.weight")
         if weight is None or tuple(weight.shape) != tuple(mask.shape):
             _corrupt(path, f"mask of layer {name!r} matches no weight")
         try:
-            pattern.validate(mask)
+            pattern.with_order(orders.get(name)).validate(mask)
         except ValueError as exc:
             _corrupt(path, f"mask of layer {name!r} breaks {meta['pattern']} ({exc})")
         if bool((weight[~mask] != 0).any()):

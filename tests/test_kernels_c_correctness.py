@@ -12,7 +12,7 @@ max|y - ref| / max|ref| must stay below 1e-4.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -96,7 +96,8 @@ def run_case(name: str, case: Case, gen: torch.Generator) -> list[str]:
     """Failures (one line each) of ``case`` on every available ISA."""
     pattern = patterns.make(name, **case.pattern)
     weight = torch.randn(case.cout, case.cin, case.k, case.k, generator=gen)
-    weight = weight * pattern.mask(weight)
+    mask = pattern.mask(weight)
+    weight, pattern = weight * mask, pattern.for_layer(mask)  # bound to its channel order
     bias = torch.randn(case.cout, generator=gen) if case.bias else None
     x = torch.randn(case.batch, case.cin, case.h, case.w, generator=gen)
     ref = F.conv2d(x, weight, bias, case.stride, case.padding)
@@ -120,6 +121,15 @@ def run_case(name: str, case: Case, gen: torch.Generator) -> list[str]:
 def test_matches_torch_on_generated_shapes(name: str) -> None:
     gen = torch.Generator().manual_seed(1234)
     failures = [f for case in cases(name, SHAPES) for f in run_case(name, case, gen)]
+    assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
+
+
+def test_rearranged_block_matches_torch_on_generated_shapes() -> None:
+    """block(rearrange=true): permuted block-rows, each row stored to its own channel."""
+    gen = torch.Generator().manual_seed(4321)
+    moved = [replace(case, pattern={**case.pattern, "rearrange": True})
+             for case in cases("block", SHAPES, seed=17)]
+    failures = [f for case in moved for f in run_case("block", case, gen)]
     assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
 
 

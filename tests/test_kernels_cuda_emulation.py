@@ -154,6 +154,7 @@ def emulate_csr(geo, xf, yf, bias, p):
 def emulate_bsr(geo, xf, yf, bias, p):
     a, nb, nrows = p.arrays, p.params["nb"], p.params["nrows"]
     rowptr, col, perm = a["rowptr"].tolist(), a["col"].tolist(), a["perm"].tolist()
+    chan = a["chan"].tolist() if "chan" in a else list(range(nrows * nb))
     vals = a["vals"].double()
     tile = 32 * launch.BSR_PIXELS_PER_LANE[nb]
     for bx in range(math.ceil(geo.P / tile)):
@@ -170,7 +171,7 @@ def emulate_bsr(geo, xf, yf, bias, p):
                     xv = geo.load(xf, off, col[b0 + b])
                     acc += vals[wtap + b * nb: wtap + (b + 1) * nb, None] * xv
             for o in range(nb):
-                geo.store(yf, pix, live, r * nb + o, acc[o], bias)
+                geo.store(yf, pix, live, chan[r * nb + o], acc[o], bias)
 
 
 def emulate_dense(geo, xf, yf, bias, p):
@@ -230,6 +231,9 @@ CASES = [
     ("block", {"n": 16, "sparsity": 0.75, "balance": "global"}, (32, 12, 3, 3), (1, 8, 8), 2, 1),
     ("block", {"n": 32, "sparsity": 0.5}, (32, 6, 1, 1), (1, 9, 9), 1, 0),
     ("block", {"n": 12, "sparsity": 0.6}, (24, 10, 3, 1), (1, 6, 5), 1, 1),  # 1x12 -> 3 x nb=4
+    ("block", {"n": 4, "sparsity": 0.75, "rearrange": True}, (16, 10, 3, 3), (2, 7, 6), 1, 1),
+    ("block", {"n": 12, "sparsity": 0.6, "rearrange": True, "balance": "global"},
+     (24, 10, 3, 1), (1, 6, 5), 2, 1),                             # permuted rows, nb=4 < n
     ("dense", {}, (130, 9, 3, 3), (1, 12, 11), 1, 1),              # 2 row tiles, K % 8 != 0
     ("dense", {}, (3, 2, 1, 1), (2, 3, 3), 1, 0),
     ("filter", {"sparsity": 0.5}, (10, 6, 3, 3), (1, 6, 6), 2, 1),
@@ -237,17 +241,18 @@ CASES = [
 ]
 
 
-def _masked(pattern, shape, seed: int) -> torch.Tensor:
+def _masked(pattern, shape, seed: int) -> tuple[torch.Tensor, patterns.Pattern]:
+    """A masked random weight and the pattern bound to its layer (its channel order)."""
     gen = torch.Generator().manual_seed(seed)
     w = torch.randn(shape, generator=gen)
-    return w * pattern.mask(w)
+    mask = pattern.mask(w)
+    return w * mask, pattern.for_layer(mask)
 
 
 @pytest.mark.parametrize(("name", "params", "wshape", "xshape", "stride", "pad"), CASES,
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_emulated_kernel_matches_conv2d(name, params, wshape, xshape, stride, pad):
-    p = patterns.make(name, **params)
-    w = _masked(p, wshape, seed=len(CASES) + sum(wshape))
+    w, p = _masked(patterns.make(name, **params), wshape, seed=len(CASES) + sum(wshape))
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(xshape[0], wshape[1], *xshape[1:], generator=gen)
     bias = torch.randn(wshape[0], generator=gen)
@@ -262,8 +267,8 @@ def test_emulated_kernel_matches_conv2d(name, params, wshape, xshape, stride, pa
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_unpack_gives_back_the_masked_weight(name, params, wshape, dtype):
-    p = patterns.make(name, **params)
-    w = _masked(p, wshape, seed=7).to(dtype)
+    w, p = _masked(patterns.make(name, **params), wshape, seed=7)
+    w = w.to(dtype)
     packed = packing.pack(w, p)
     assert all(t.is_contiguous() for t in packed.arrays.values())
     assert packed.arrays.get("vals", packed.arrays.get("wt")).dtype == dtype
@@ -282,6 +287,6 @@ def test_balanced_patterns_store_the_nominal_count():
 
 def test_block_rows_are_ordered_by_work():
     p = patterns.make("block", n=2, sparsity=0.7, balance="global")
-    packed = packing.pack(_masked(p, (16, 20, 3, 3), seed=3), p)
+    packed = packing.pack(_masked(p, (16, 20, 3, 3), seed=3)[0], p)
     counts = packed.arrays["rowptr"].diff()[packed.arrays["perm"].long()]
     assert torch.all(counts[:-1] >= counts[1:])

@@ -39,7 +39,8 @@ def _pattern(name: str, rng: random.Random) -> tuple[Any, int, int]:
     if name == "block":
         n = rng.choice([1, 2, 4, 8, 16, 32, 12])
         p = patterns.make("block", n=n, sparsity=rng.choice([0.5, 0.75, 0.875, 0.3]),
-                          balance=rng.choice(["uniform", "global"]))
+                          balance=rng.choice(["uniform", "global"]),
+                          rearrange=rng.random() < 0.5)
         return p, n * rng.randint(1, 5), rng.randint(1, 40)
     if name == "unstructured":
         p = patterns.make("unstructured", sparsity=rng.choice([0.5, 0.75, 0.9, 0.2]))
@@ -64,10 +65,11 @@ def _case(name: str, seed: int) -> dict[str, Any]:
 def _run(case: dict[str, Any], dtype: torch.dtype) -> float:
     gen = torch.Generator().manual_seed(0)
     w = torch.randn(case["wshape"], generator=gen)
-    w = (w * case["pattern"].mask(w)).to(dtype)
+    mask = case["pattern"].mask(w)
+    w, pattern = (w * mask).to(dtype), case["pattern"].for_layer(mask)  # its channel order
     x = torch.randn(case["xshape"], generator=gen).to(dtype)
     bias = torch.randn(case["wshape"][0], generator=gen) if case["bias"] else None
-    conv = kernels_cuda.prepare(w.cuda(), pattern=case["pattern"], stride=case["stride"],
+    conv = kernels_cuda.prepare(w.cuda(), pattern=pattern, stride=case["stride"],
                                 padding=case["pad"], bias=None if bias is None else bias.cuda())
     y = conv(x.cuda())
     assert y.dtype == dtype and y.is_cuda

@@ -209,7 +209,8 @@ def test_block_l2_and_bpar_keep_whole_balanced_blocks(data, seed, taps, rows, ci
 
 
 def bpar_reference(w4, n):
-    """SUBP score per block, straight from the formula (loops, float64)."""
+    """SUBP score per block, straight from the formula (loops, float64): the redundancy sum
+    includes the block itself, and a zero redundancy share counts as 1."""
     cout, cin = w4.shape[:2]
     out = np.zeros((cout // n, cin))
     for r in range(cout // n):
@@ -218,11 +219,11 @@ def bpar_reference(w4, n):
         norms = [np.linalg.norm(b) for b in blocks]
         red = np.zeros(cin)
         for i, j in itertools.product(range(cin), repeat=2):
-            if i != j and norms[i] > 0 and norms[j] > 0:
+            if norms[i] > 0 and norms[j] > 0:
                 red[i] += abs(blocks[i] @ blocks[j]) / (norms[i] * norms[j])
         l1_share = l1 / l1.sum() if l1.sum() > 0 else l1
         red_share = red / red.sum() if red.sum() > 0 else red
-        out[r] = l1_share - red_share
+        out[r] = l1_share - np.where(red_share == 0, 1.0, red_share)
     return out
 
 
@@ -240,8 +241,34 @@ def test_redundancy_tiling_matches_the_full_cosine_matrix(shape):
     blocks = blocks_view(w, 2)
     vectors = blocks.permute(0, 2, 1, 3).flatten(2).double()
     unit = vectors / vectors.norm(dim=-1, keepdim=True)
-    full = (unit @ unit.transpose(1, 2)).abs().sum(-1) - 1  # minus |cos(b, b)|
+    full = (unit @ unit.transpose(1, 2)).abs().sum(-1)  # |cos(b, b)| = 1 included
     assert torch.allclose(redundancy(blocks).double(), full, atol=1e-3)
+
+
+# Hand-computed SUBP scores: one block-row (n=2, 1x1) of blocks b0=(1,0), b1=(0,2),
+# b2=(1,1), b3=(0,0). L1 shares .2 .4 .4 0. |cos| rows, b itself included:
+# b0: 1 + 0 + 1/√2, b1: 0 + 1 + 1/√2, b2: 1/√2 + 1/√2 + 1, b3: 0 (a zero block)
+# -> sum 3 + 2√2; shares (1 + 1/√2)/(3 + 2√2), same, (1 + √2)/(3 + 2√2), 0 -> 1.
+# The second block-row is all zero: L1 shares 0, redundancy shares 0 -> 1: every score −1.
+R2 = 2**0.5
+HAND_W = torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 2.0, 1.0, 0.0],
+                       [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]).view(4, 4, 1, 1)
+HAND_SCORES = [
+    [0.2 - (1 + 1 / R2) / (3 + 2 * R2), 0.4 - (1 + 1 / R2) / (3 + 2 * R2),
+     0.4 - (1 + R2) / (3 + 2 * R2), -1.0],
+    [-1.0, -1.0, -1.0, -1.0],
+]
+
+
+def test_bpar_scores_equal_subp_on_a_hand_computed_layer():
+    got = bpar_score(blocks_view(HAND_W, 2))
+    assert torch.allclose(got.double(), torch.tensor(HAND_SCORES, dtype=torch.float64),
+                          atol=1e-6)
+    # -0.0929, +0.1071, -0.0142, -1: b1 and b2 kept; the zero block b3 goes first (excluding
+    # b itself and scoring a zero block 0, as before, kept b1 and the zero block b3)
+    mask = patterns.make("block", n=2, sparsity=0.5, criterion="bpar").mask(HAND_W)
+    assert mask[0, :, 0, 0].tolist() == [False, True, True, False]
+    assert mask[2, :, 0, 0].tolist() == [True, True, False, False]  # all tied: lower index
 
 
 def test_bpar_prefers_a_distinct_block_over_redundant_ones():
@@ -279,6 +306,8 @@ ALL = [
     patterns.make("block", n=2, sparsity=0.5),
     patterns.make("block", n=2, sparsity=0.5, balance="global", criterion="l2"),
     patterns.make("block", n=2, sparsity=0.5, criterion="bpar"),
+    patterns.make("block", n=2, sparsity=0.5, criterion="bpar", rearrange=True),
+    patterns.make("block", n=2, sparsity=0.5, balance="global", rearrange=True),
     patterns.make("cs", k=4),
     patterns.make("cs", k=2, d=2),
     patterns.make("filter", sparsity=0.5),

@@ -73,7 +73,7 @@ def test_cs_recipe_raises_k_and_ends_at_target():
 
 
 @pytest.mark.parametrize(
-    ("r", "expected"), [(0.0, 48), (0.125, 42), (0.5, 24), (1.0, 0)]
+    ("r", "expected"), [(0.0, 48), (0.125, 42), (0.3, 33), (0.5, 24), (1.0, 0)]
 )
 def test_subp_regrow_count(r, expected):
     assert subp_regrow_count(0.75, r, 64) == expected

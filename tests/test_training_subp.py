@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 from torch import nn
 
 import patterns
-from patterns.masks import count
 from patterns.training.recipe import RecipeContext
 from patterns.training.recipes.subp import SUBP, block_mask_of, regrow
 from patterns.training.schedules import cubic_ramp
@@ -32,12 +34,19 @@ def test_regrow_count_is_clipped_to_pruned_blocks():
     assert grown.all()
 
 
-def test_regrow_prefers_high_scores():
-    block_mask = torch.zeros(200, 16, dtype=torch.bool)
-    scores = torch.arange(16.0).expand(200, 16).contiguous()
-    grown = regrow(block_mask, scores, 1, 1.0, torch.Generator().manual_seed(0))
-    picked = grown.float().argmax(dim=1).float()
-    assert picked.mean() > 10  # softmax(z) favours the top blocks
+def test_regrow_samples_by_softmax_of_the_normalised_pruned_scores():
+    """SUBP's regrow_uniform_block.py: p = softmax(F.normalize(s_pruned) / tau); the kept
+    blocks (here with far larger scores) take no part in the normalisation."""
+    rows = 40_000
+    block_mask = torch.zeros(rows, 6, dtype=torch.bool)
+    block_mask[:, [1, 4]] = True
+    scores = torch.tensor([0.0, 50.0, 1.0, 2.0, 90.0, 3.0]).expand(rows, 6).contiguous()
+    for tau in (1.0, 0.5):
+        grown = regrow(block_mask, scores, 1, tau, torch.Generator().manual_seed(0))
+        picked = (grown & ~block_mask).float().mean(dim=0)[[0, 2, 3, 5]]
+        pruned = torch.tensor([0.0, 1.0, 2.0, 3.0])
+        expected = torch.softmax(pruned / pruned.norm() / tau, dim=0)  # 0.178 .. 0.339 at tau=1
+        assert torch.allclose(picked, expected, atol=0.01), (tau, picked, expected)
 
 
 def _subp_on_conv(epochs: int, sparsity: float = 0.75, **params):
@@ -61,15 +70,13 @@ def test_subp_epoch_masks_follow_the_cubic_rate():
         pruned_per_row = (~blocks).sum(dim=1)
         r = cubic_ramp(epoch, recipe.e0, recipe.e1)
         target_pruned = 16 - round(0.25 * 16)  # 12 of 16 blocks per row at p = 0.75
-        regrown = min(target_pruned, count((0.75 - 0.75 * r) * 16))  # half-up, like patterns
+        regrown = min(target_pruned, math.floor((0.75 - 0.75 * r) * 16 + 1e-9))  # SUBP floors
         assert pruned_per_row.tolist() == [target_pruned - regrown] * 8, epoch
     pattern.validate(recipe.masks["1"])  # the last epoch trains the exact pattern
     assert torch.equal(recipe.masks["1"], pattern.mask(weight))
 
 
 def test_subp_refuses_global_balance_and_other_patterns():
-    import pytest
-
     with pytest.raises(ValueError, match="uniform 1xN"):
         SUBP(patterns.make("block", n=4, sparsity=0.5, balance="global"))
     with pytest.raises(ValueError, match="uniform 1xN"):
@@ -99,7 +106,36 @@ def test_masked_score_keeps_the_mask_once_the_ramp_is_over():
 
 
 def test_subp_refuses_an_unknown_score():
-    import pytest
-
     with pytest.raises(ValueError, match="score='l1' is not one of dense, masked"):
         SUBP(patterns.make("block", n=4, sparsity=0.5), score="l1")
+
+
+def test_rearranged_subp_freezes_the_channel_order_once_the_ramp_is_over():
+    """With rearrange, the blocks follow the ranked weights' filter order while the rate
+    ramps, then that order is kept: the exact-pattern epochs keep their mask."""
+    from patterns.block import filter_order
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.Conv2d(16, 32, 3))
+    pattern = patterns.make("block", n=4, sparsity=0.75, rearrange=True)
+    recipe = SUBP(pattern)
+    recipe.setup(RecipeContext(model, pattern, patterns.apply(model, pattern), 6, 10, seed=0))
+    after = []
+    for epoch in range(6):
+        with torch.no_grad():
+            model[1].weight.normal_()
+        weight = recipe.dense_weight("1").detach() * recipe.masks["1"]
+        recipe.on_epoch_start(epoch)
+        if epoch < recipe.e1:  # still ramping: this epoch's order is the ranked weights'
+            assert torch.equal(recipe.orders["1"], filter_order(weight))
+        else:
+            after.append(recipe.masks["1"].clone())
+    assert len(after) >= 2 and all(torch.equal(m, after[0]) for m in after)
+    bound = pattern.with_order(recipe.orders["1"])
+    bound.validate(after[-1])
+    with pytest.raises(ValueError, match="partly kept"):
+        patterns.make("block", n=4, sparsity=0.75).validate(after[-1])  # it is permuted
+    resumed = SUBP(pattern)
+    resumed.setup(RecipeContext(model, pattern, patterns.apply(model, pattern), 6, 10, seed=0))
+    resumed.load_state_dict(recipe.state_dict())
+    assert torch.equal(resumed.orders["1"], bound.order)

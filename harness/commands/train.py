@@ -6,7 +6,7 @@ Example::
         --recipe cs --epochs 5 --out runs/cs4
 
 Pattern parameters are flags (``--n --m --k --d --sparsity --scope --balance
---criterion``); only the ones given reach ``patterns.make``, which refuses a flag the
+--criterion --rearrange``); only the ones given reach ``patterns.make``, which refuses a flag the
 pattern does not take. Everything is checked before the output folder is written.
 """
 
@@ -26,6 +26,7 @@ PATTERN_FLAGS = {
     "scope": (str, "unstructured: layer or global"),
     "balance": (str, "block: uniform (SUBP) or global (1xN)"),
     "criterion": (str, "block: l1, l2 or bpar"),
+    "rearrange": (bool, "block: sort output channels by filter L1 norm before blocking (1xN)"),
 }
 
 
@@ -36,7 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--pattern", default="dense",
                       help="sparsity pattern: dense unstructured nm block cs filter")
     for flag, (kind, text) in PATTERN_FLAGS.items():
-        what.add_argument(f"--{flag}", type=kind, default=None, help=f"pattern: {text}")
+        kinds = {"action": "store_true"} if kind is bool else {"type": kind}
+        what.add_argument(f"--{flag}", default=None, help=f"pattern: {text}", **kinds)
     what.add_argument("--recipe", default=None,
                       help="dense oneshot gmp srste subp cs (default: dense for --pattern "
                            "dense; required otherwise)")

@@ -8,7 +8,9 @@
 // one block-row and 32*PPT pixels (lane-strided, so loads and stores coalesce) and reads
 // the input straight from global memory (L1/L2 serve the reuse across warps); no barriers.
 // perm lists block-rows by decreasing block count so neighbouring warps carry equal work
-// even for the unbalanced "global" variant.
+// even for the unbalanced "global" variant.  chan (NULL: identity) is the output channel of
+// each packed row, chan[r*n + o]: with "rearrange" the block-rows hold permuted channels and
+// the store writes each row straight to its own channel (no extra pass).
 #include "common.cuh"
 
 namespace {
@@ -20,6 +22,7 @@ template <typename T, int NB, int PPT>
 __device__ __forceinline__ void bsr_conv(const T* __restrict__ x, const int* __restrict__ rowptr,
                                          const int* __restrict__ col, const T* __restrict__ vals,
                                          const int* __restrict__ perm,
+                                         const int* __restrict__ chan,
                                          const float* __restrict__ bias, T* __restrict__ y,
                                          const Conv c, int nrows) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -55,7 +58,7 @@ __device__ __forceinline__ void bsr_conv(const T* __restrict__ x, const int* __r
     }
 #pragma unroll
     for (int o = 0; o < NB; ++o) {
-        const int co = r * NB + o;
+        const int co = chan ? chan[r * NB + o] : r * NB + o;
         const float bo = bias ? bias[co] : 0.0f;
 #pragma unroll
         for (int i = 0; i < PPT; ++i) {
@@ -72,9 +75,9 @@ __device__ __forceinline__ void bsr_conv(const T* __restrict__ x, const int* __r
         sb_bsr_n##NB##_p##PPT##_##SUFFIX(                                                     \
             const T* __restrict__ x, const int* __restrict__ rowptr,                          \
             const int* __restrict__ col, const T* __restrict__ vals,                          \
-            const int* __restrict__ perm, const float* __restrict__ bias,                     \
-            T* __restrict__ y, SB_CONV_PARAMS, int nrows) {                                   \
-        bsr_conv<T, NB, PPT>(x, rowptr, col, vals, perm, bias, y, SB_CONV_MAKE, nrows);       \
+            const int* __restrict__ perm, const int* __restrict__ chan,                       \
+            const float* __restrict__ bias, T* __restrict__ y, SB_CONV_PARAMS, int nrows) {   \
+        bsr_conv<T, NB, PPT>(x, rowptr, col, vals, perm, chan, bias, y, SB_CONV_MAKE, nrows); \
     }
 #define SB_BSR_BOTH(NB, PPT)        \
     SB_BSR_ENTRY(NB, PPT, f32, float) \

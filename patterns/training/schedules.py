@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 
-from patterns.masks import count
-
 
 def _clip01(x: float) -> float:
     return min(1.0, max(0.0, x))
@@ -93,8 +91,6 @@ def cs_k_at(epoch: int, k_target: int, e0: float, e1: float) -> int:
 
 
 def subp_regrow_count(p: float, r: float, cin: int) -> int:
-    """Blocks SUBP samples back per block-row: ``round((p - p*r) * Cin)``, half rounded up.
-
-    Half-up rounding is the one the patterns use for every count (``patterns.masks.count``).
-    """
-    return count((p - p * r) * cin)
+    """Blocks SUBP samples back per block-row: ``floor((p - p*r) * Cin)``, as the authors'
+    ``int(regrow_rate * in_channels)``; ``round(·, 9)`` absorbs float noise (as ``count``)."""
+    return math.floor(round((p - p * r) * cin, 9))
