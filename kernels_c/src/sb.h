@@ -63,7 +63,8 @@ typedef struct sb_packed {
 
 int sb_validate(const sb_packed *p, char *err, int errlen);
 
-/* layout: 0 auto, 1 direct (1x1/s1/p0 only), 2 shifted rows (stride 1), 3 im2col.
+/* layout: 0 auto (sb_auto_layout), 1 direct (1x1/s1/p0 only), 2 shifted phase planes,
+ * 3 im2col, 4 aligned (shifted with 64-byte aligned tap rows); 3 and 4 only when forced.
  * threads_used (may be NULL): the size of the OpenMP team the call actually ran on. */
 int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int32_t w,
               int32_t stride_h, int32_t stride_w, int32_t pad_h, int32_t pad_w,
