@@ -151,7 +151,7 @@ def _base_row(layer: ConvLayer, pattern: Any, density: float | None, mask_hash: 
         "padding": layer.padding, "flops_dense": layer.flops(batch),
         "flops_nonzero": None if density is None else layer.flops(batch, density),
         "warmup": None, "repeats": None, "median_s": None, "min_s": None, "p90_s": None,
-        "stdev_s": None, "max_rel_error": None, "status": "error", "message": None,
+        "p99_s": None, "stdev_s": None, "max_rel_error": None, "status": "error", "message": None,
         "checkpoint_key": None, "mask_hash": mask_hash,
     }
 

@@ -127,7 +127,8 @@ def _timed(fn: Any, ctx: SweepContext) -> dict[str, Any]:
                      target_rel_ci=t.target_rel_ci)
     ctx.timed_s += timing.timed_s
     return {"warmup": timing.warmup, "repeats": timing.repeats, "median_s": timing.median_s,
-            "min_s": timing.min_s, "p90_s": timing.p90_s, "stdev_s": timing.stdev_s}
+            "min_s": timing.min_s, "p90_s": timing.p90_s,
+            "p99_s": timing.p99_s, "stdev_s": timing.stdev_s}
 
 
 def _checked_timing(run: Any, x: torch.Tensor, reference: torch.Tensor, tolerance: float,

@@ -3,7 +3,7 @@
 ``measure`` repeats a zero-argument callable until the 95 % confidence interval of the
 median (distribution-free, from order statistics) is within ``target_rel_ci`` of the
 median, or the time budget / ``max_repeats`` ends; ``min_repeats`` always run. It records
-the summary statistics the results store keeps (median, min, p90, stdev, repeats) and
+the summary statistics the results store keeps (median, min, p90, p99, stdev, repeats) and
 ``timed_s``, the time spent inside timed calls, so a caller can report its own overhead.
 ``pinned_threads`` fixes torch's intra-op thread count for the measured call.
 """
@@ -28,6 +28,7 @@ class Timing:
     median_s: float
     min_s: float
     p90_s: float
+    p99_s: float
     stdev_s: float
     repeats: int
     warmup: int
@@ -137,6 +138,7 @@ def measure(
         median_s=statistics.median(samples),
         min_s=min(samples),
         p90_s=percentile(samples, 90),
+        p99_s=percentile(samples, 99),
         stdev_s=statistics.stdev(samples) if len(samples) > 1 else 0.0,
         repeats=len(samples),
         warmup=warmup,
