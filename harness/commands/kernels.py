@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
-import math
 from typing import Any
 
+from harness.cli_args import csv_list, num, open_store
 from harness.commands import register
 from harness.environment import openmp_env
 from harness.kernel_bench import (
@@ -23,26 +22,16 @@ COLUMNS = (("model", 12), ("layer", 22), ("shape", 24), ("level", 30), ("thr", 3
            ("ms", 9), ("x_dense", 7), ("x_torch", 7), ("peak", 5), ("status", 0))
 
 
-def _csv_list(kind: type) -> Any:
-    def parse(text: str) -> list:
-        try:
-            return [kind(item) for item in text.split(",") if item.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r}: give a comma-separated list of {kind.__name__}") from None
-    return parse
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", type=_csv_list(str), default=list(DEFAULT_MODELS),
+    parser.add_argument("--models", type=csv_list(str), default=list(DEFAULT_MODELS),
                         help="comma-separated zoo models (default: %(default)s)")
-    parser.add_argument("--patterns", type=_csv_list(str), default=list(DEFAULT_PATTERNS),
+    parser.add_argument("--patterns", type=csv_list(str), default=list(DEFAULT_PATTERNS),
                         help="comma-separated patterns (default: %(default)s)")
-    parser.add_argument("--sparsities", type=_csv_list(float),
+    parser.add_argument("--sparsities", type=csv_list(float),
                         default=list(DEFAULT_SPARSITIES),
                         help="requested sparsities; nm and cs map to the nearest level "
                              "(default: %(default)s)")
-    parser.add_argument("--threads", type=_csv_list(int), default=list(DEFAULT_THREADS),
+    parser.add_argument("--threads", type=csv_list(int), default=list(DEFAULT_THREADS),
                         help="thread counts (default: %(default)s)")
     parser.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
     parser.add_argument("--layers", type=int, default=None, metavar="N",
@@ -74,12 +63,6 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError(f"--layers {args.layers}: give 1 or more")
 
 
-def _num(value: Any, spec: str, scale: float = 1.0) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return format(value * scale, spec)
-
-
 def _line(cells: dict[str, str]) -> str:
     return " ".join(f"{cells[name]:<{width}}"[:width] if width else cells[name]
                     for name, width in COLUMNS)
@@ -95,8 +78,8 @@ def _print_rows(df: Any) -> None:
             "shape": f"{r['out_channels']}x{r['in_channels']} {r['kernel_h']}x{r['kernel_w']} "
                      f"s{r['stride']} @{r['height']}",
             "level": f"{r['backend']}:{level}", "thr": str(r["threads"]),
-            "ms": _num(r["median_s"], ".3f", 1e3), "x_dense": _num(r["x_c_dense"], ".2f"),
-            "x_torch": _num(r["x_torch"], ".2f"), "peak": _num(r["peak_fraction"], ".0%"),
+            "ms": num(r["median_s"], ".3f", 1e3), "x_dense": num(r["x_c_dense"], ".2f"),
+            "x_torch": num(r["x_torch"], ".2f"), "peak": num(r["peak_fraction"], ".0%"),
             "status": r["status"] if r["status"] == "ok" else f"{r['status']}: {r['message']}",
         }), flush=True)
 
@@ -114,18 +97,6 @@ def _print_summary(df: Any) -> None:
           f"{openmp_env() or 'defaults'} (timings on a shared CPU are noisy)")
 
 
-def _open_store(path: str, args: argparse.Namespace) -> tuple[Any, str]:
-    import results
-    from harness.environment import capture_machine, capture_software, git_state
-
-    store = results.Store(path)
-    commit, dirty = git_state()
-    spec = json.dumps({k: v for k, v in vars(args).items() if not k.startswith("_")},
-                      sort_keys=True)
-    return store, store.begin_run("kernels", spec, capture_machine(), capture_software(),
-                                  commit, dirty, notes={"env": openmp_env()})
-
-
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -136,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     levels = sweep_levels(args.patterns, args.sparsities)
     peak = functools.cache(lambda threads: max(kernels_c.peak_gflops(threads)
                                                for _ in range(PEAK_PROBES)))
-    store, run_id = _open_store(args.db, args) if args.db else (None, None)
+    store, run_id = (open_store(args.db, "kernels", args, {"env": openmp_env()}) if args.db
+                     else (None, None))
     print(_line({name: name for name, _ in COLUMNS}))
     frames = []
     status = "failed"
