@@ -45,6 +45,7 @@ class Backend:
     # None: the model's convs are swapped for ``prepare``d kernels (model_latency)
     prepare_model: Callable[..., PreparedModel] | None = None
     times_masked: bool = False  # timed on masked weights although it does not exploit them
+    layer_jobs: bool = True  # a sweep times it layer by layer too (engines: whole model only)
     tolerance: float | None = None  # max relative error allowed; None: the fp32 tolerance
 
 

@@ -171,7 +171,7 @@ def expand(spec: SweepSpec, layer_names: dict[str, list[str]],
         for backend, device, threads, batch in placements:
             if not _times_masked(backend) and job.pattern != "dense":
                 continue  # a dense backend on sparse weights costs what dense costs
-            if spec.latency.layers:
+            if spec.latency.layers and BACKENDS[backend].layer_jobs:
                 layer_jobs.extend(
                     LayerJob(job.model, layer, backend, device, threads, batch, job.pattern,
                              job.params_json, job.requested_sparsity, job)
@@ -183,7 +183,8 @@ def expand(spec: SweepSpec, layer_names: dict[str, list[str]],
     for model in spec.latency.shape_models:
         for name, params, sparsity, _recipe in shape_levels:
             for backend, device, threads, batch in placements:
-                if not _times_masked(backend) and name != "dense":
+                if not BACKENDS[backend].layer_jobs or (
+                        not _times_masked(backend) and name != "dense"):
                     continue
                 layer_jobs.extend(
                     LayerJob(model, layer, backend, device, threads, batch, name,

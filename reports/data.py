@@ -41,7 +41,8 @@ ok AS (
            m.pattern, coalesce(CAST(m.pattern_params AS VARCHAR), '{}') AS params,
            m.actual_density, m.threads, m.batch, m.in_channels, m.out_channels, m.height,
            m.width, m.kernel_h, m.kernel_w, m.stride, m.padding, m.flops_dense,
-           m.flops_nonzero, m.median_s, m.checkpoint_key, r.machine_id
+           m.flops_nonzero, m.median_s, m.checkpoint_key, r.machine_id,
+           coalesce(m.precision, 'fp32') AS precision
     FROM measurements AS m JOIN runs AS r ON r.run_id = m.run_id
     WHERE m.status = 'ok' AND m.median_s IS NOT NULL
 )"""
@@ -61,6 +62,15 @@ dense AS (
     FROM model_rows WHERE pattern = 'dense' AND backend = 'torch'
     GROUP BY machine_id, device, model, threads, batch
 ),
+best AS (  -- the fastest fp32 dense configuration, any backend or engine
+    SELECT machine_id, device, model, threads, batch, min(latency_s) AS best_dense_s,
+           arg_min(backend, latency_s) AS best_dense
+    FROM (SELECT machine_id, device, model, threads, batch, backend, kernel,
+                 median(median_s) AS latency_s
+          FROM model_rows WHERE pattern = 'dense' AND precision = 'fp32'
+          GROUP BY ALL)
+    GROUP BY machine_id, device, model, threads, batch
+),
 pts AS (
     SELECT o.machine_id, o.device, o.model, coalesce(c.dataset, '') AS dataset, o.threads,
            o.batch, o.backend, o.kernel, o.isa, o.pattern, o.params,
@@ -77,6 +87,7 @@ pts AS (
              o.kernel, o.isa, o.pattern, o.params, recipe, c.epochs
 )
 SELECT p.*, d.dense_s, d.dense_s / p.latency_s AS speedup,
+       b.best_dense, b.best_dense_s / p.latency_s AS speedup_best,
        p.flops_dense / nullif(p.flops_nonzero, 0) AS flops_speedup,
        coalesce(p.top1 > coalesce(max(p.top1) OVER (
            PARTITION BY p.machine_id, p.device, p.model, p.dataset, p.threads, p.batch
@@ -84,6 +95,7 @@ SELECT p.*, d.dense_s, d.dense_s / p.latency_s AS speedup,
            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), -1e308), false) AS on_frontier
 FROM pts AS p
 LEFT JOIN dense AS d USING (machine_id, device, model, threads, batch)
+LEFT JOIN best AS b USING (machine_id, device, model, threads, batch)
 ORDER BY p.model, p.machine_id, p.device, p.dataset, p.threads, p.batch, p.latency_s
 """
 

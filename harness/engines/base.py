@@ -104,7 +104,7 @@ def engine(name: str, *, availability: Callable[[], tuple[bool, str]],
 
         BACKENDS[name] = Backend(name, ("cpu",), False, availability, prepare, build_info,
                                  prepare_model=prepare_model, times_masked=True,
-                                 tolerance=tolerance)
+                                 layer_jobs=False, tolerance=tolerance)
         return compile_fn
 
     return register
