@@ -161,4 +161,5 @@ def _prepare_cuda(weight: Any, *, pattern: Any, stride: int, padding: int, bias:
                                 padding=padding, bias=None if bias is None else bias.to(device))
 
 
+import harness.compile  # noqa: E402,F401  (registers c_compiled, the whole-model C path)
 import harness.engines  # noqa: E402,F401  (registers the whole-model engines)

@@ -1,0 +1,100 @@
+"""The compiled whole-model path for the C kernels: trace once (torch.fx), fold batch norm,
+fuse each conv's residual add and ReLU / ReLU6 into its output (the C epilogue), pack every
+weight once and write every conv into a buffer allocated once per input shape.
+
+Activations stay in the kernels' own layout (contiguous NCHW float32) from the first conv
+to the last. Convs the kernels do not take (grouped / depthwise, non-square, dilated) run
+as torch convs with the same fused epilogue; pooling, flatten and the classifier run in
+torch on the same tensors. The result is one ``nn.Module`` forward (fx-generated code).
+The returned output lives in a reused buffer when the model ends with a conv.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from harness.compile.fuse import FusionCounts, count_torch_ops, fold_batch_norm, fuse_epilogues
+
+
+def _kernels_take(conv: nn.Conv2d) -> bool:
+    return (conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
+            and isinstance(conv.padding, tuple) and conv.stride[0] == conv.stride[1]
+            and conv.padding[0] == conv.padding[1])
+
+
+class FusedConv(nn.Module):
+    """conv (+ bias) [+ residual] [-> relu|relu6] into a buffer kept between calls."""
+
+    def __init__(self, conv: nn.Conv2d, pattern: Any, act: str, threads: int) -> None:
+        super().__init__()
+        import kernels_c
+
+        self.act, self.threads = act, threads
+        weight = conv.weight.detach().contiguous()
+        bias = None if conv.bias is None else conv.bias.detach().contiguous()
+        self.prepared = (kernels_c.prepare(weight, pattern=pattern, stride=conv.stride[0],
+                                           padding=conv.padding[0], bias=bias)
+                         if _kernels_take(conv) else None)
+        self.torch_conv = None if self.prepared else (weight, bias, conv.stride, conv.padding,
+                                                      conv.dilation, conv.groups)
+        self.isa = self.prepared.isa if self.prepared else "torch"
+        self._out: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        from kernels_c.epilogue import epilogue
+
+        x = x.contiguous()
+        if self.prepared is None:
+            y = F.conv2d(x, *self.torch_conv).contiguous()
+        else:
+            shape = self.prepared.out_shape(tuple(x.shape))
+            if self._out is None or tuple(self._out.shape) != shape:
+                self._out = torch.empty(shape, dtype=torch.float32)
+            y = self.prepared(x, self.threads, out=self._out)
+        if residual is not None or self.act != "none":
+            epilogue(y, None if residual is None else residual.contiguous(), self.act,
+                     self.threads)
+        return y
+
+
+class CompiledModel:
+    """A PreparedModel: the fused graph module, called on NCHW float32 CPU input."""
+
+    kernel = "c-compiled"
+    precision = "fp32"
+
+    def __init__(self, module: fx.GraphModule, note: str) -> None:
+        self.module, self.note = module, note
+        self.isa = ",".join(sorted({m.isa for m in module.modules()
+                                    if isinstance(m, FusedConv)}))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.module(x)
+
+
+def compile_model(model: nn.Module, example: torch.Tensor, *, threads: int,
+                  layer_patterns: dict[str, Any], dense_pattern: Any) -> CompiledModel:
+    """``model`` (weights already masked; ``layer_patterns`` names each pruned conv's
+    pattern, the others run ``dense_pattern``) compiled for the C kernels; the buffers for
+    ``example``'s shape are allocated by one forward pass here."""
+    gm = fx.symbolic_trace(copy.deepcopy(model).eval().cpu())
+    counts = FusionCounts()
+    fold_batch_norm(gm, counts)
+
+    def make_conv(name: str, conv: nn.Conv2d, act: str, has_residual: bool) -> FusedConv:
+        return FusedConv(conv, layer_patterns.get(name, dense_pattern), act, threads)
+
+    fuse_epilogues(gm, make_conv, counts)
+    count_torch_ops(gm, FusedConv, counts)
+    gm.graph.lint()
+    gm.delete_all_unused_submodules()
+    gm.recompile()
+    compiled = CompiledModel(gm, counts.describe())
+    compiled(example)  # allocates every buffer for this shape
+    return compiled
