@@ -3,8 +3,9 @@ fuse each conv's residual add and ReLU / ReLU6 into its output (the C epilogue),
 weight once and write every conv into a buffer allocated once per input shape.
 
 Activations stay in the kernels' own layout (contiguous NCHW float32) from the first conv
-to the last. Convs the kernels do not take (grouped / depthwise, non-square, dilated) run
-as torch convs with the same fused epilogue; pooling, flatten and the classifier run in
+to the last. Depthwise convs run on our depthwise kernel (bias and activation fused);
+convs no kernel of ours takes (grouped, non-square, dilated) run as torch convs with the
+same fused epilogue; pooling, flatten and the classifier run in
 torch on the same tensors. The result is one ``nn.Module`` forward (fx-generated code).
 The returned output lives in a reused buffer when the model ends with a conv.
 """
@@ -21,43 +22,59 @@ from torch import fx, nn
 from harness.compile.fuse import FusionCounts, count_torch_ops, fold_batch_norm, fuse_epilogues
 
 
-def _kernels_take(conv: nn.Conv2d) -> bool:
-    return (conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
+def _square(conv: nn.Conv2d) -> bool:
+    return (conv.dilation == (1, 1) and conv.padding_mode == "zeros"
             and isinstance(conv.padding, tuple) and conv.stride[0] == conv.stride[1]
             and conv.padding[0] == conv.padding[1])
 
 
+def _is_depthwise(conv: nn.Conv2d) -> bool:
+    return conv.groups == conv.in_channels == conv.out_channels > 1
+
+
 class FusedConv(nn.Module):
-    """conv (+ bias) [+ residual] [-> relu|relu6] into a buffer kept between calls."""
+    """conv (+ bias) [+ residual] [-> relu|relu6] into a buffer kept between calls.
+
+    Runs on our sparse/dense kernel (groups = 1), our depthwise kernel (activation fused in
+    it), or, for any other conv (grouped, dilated, non-square), torch's conv.
+    """
 
     def __init__(self, conv: nn.Conv2d, pattern: Any, act: str, threads: int) -> None:
         super().__init__()
         import kernels_c
+        from kernels_c.depthwise import DepthwiseConv
 
         self.act, self.threads = act, threads
         weight = conv.weight.detach().contiguous()
         bias = None if conv.bias is None else conv.bias.detach().contiguous()
-        self.prepared = (kernels_c.prepare(weight, pattern=pattern, stride=conv.stride[0],
-                                           padding=conv.padding[0], bias=bias)
-                         if _kernels_take(conv) else None)
-        self.torch_conv = None if self.prepared else (weight, bias, conv.stride, conv.padding,
-                                                      conv.dilation, conv.groups)
-        self.isa = self.prepared.isa if self.prepared else "torch"
+        self.torch_conv = None
+        self.post_act = act  # what the epilogue still has to apply
+        if _square(conv) and conv.groups == 1:
+            self.kernel = kernels_c.prepare(weight, pattern=pattern, stride=conv.stride[0],
+                                            padding=conv.padding[0], bias=bias)
+            self.isa = self.kernel.isa
+        elif _square(conv) and _is_depthwise(conv):
+            self.kernel = DepthwiseConv(weight, bias, conv.stride[0], conv.padding[0], act)
+            self.isa, self.post_act = "depthwise-c", "none"
+        else:
+            self.kernel, self.isa = None, "torch"
+            self.torch_conv = (weight, bias, conv.stride, conv.padding, conv.dilation,
+                               conv.groups)
         self._out: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         from kernels_c.epilogue import epilogue
 
         x = x.contiguous()
-        if self.prepared is None:
+        if self.kernel is None:
             y = F.conv2d(x, *self.torch_conv).contiguous()
         else:
-            shape = self.prepared.out_shape(tuple(x.shape))
+            shape = self.kernel.out_shape(tuple(x.shape))
             if self._out is None or tuple(self._out.shape) != shape:
                 self._out = torch.empty(shape, dtype=torch.float32)
-            y = self.prepared(x, self.threads, out=self._out)
-        if residual is not None or self.act != "none":
-            epilogue(y, None if residual is None else residual.contiguous(), self.act,
+            y = self.kernel(x, self.threads, out=self._out)
+        if residual is not None or self.post_act != "none":
+            epilogue(y, None if residual is None else residual.contiguous(), self.post_act,
                      self.threads)
         return y
 
