@@ -7,7 +7,13 @@ import argparse
 import functools
 from typing import Any
 
-from harness.cli_args import csv_list, num, open_store
+from harness.cli_args import (
+    add_run_arguments,
+    check_sweep_arguments,
+    csv_list,
+    num,
+    record_groups,
+)
 from harness.commands import register
 from harness.environment import openmp_env
 from harness.kernel_bench import (
@@ -31,34 +37,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         default=list(DEFAULT_SPARSITIES),
                         help="requested sparsities; nm and cs map to the nearest level "
                              "(default: %(default)s)")
-    parser.add_argument("--threads", type=csv_list(int), default=list(DEFAULT_THREADS),
-                        help="thread counts (default: %(default)s)")
-    parser.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
     parser.add_argument("--layers", type=int, default=None, metavar="N",
                         help="only the first N prunable layers of each model")
-    parser.add_argument("--budget", type=float, default=0.25, metavar="SECONDS",
-                        help="timing budget per measurement (default: %(default)s)")
-    parser.add_argument("--db", default=None, metavar="PATH",
-                        help="also write every row to this results database")
-    parser.add_argument("--csv", default=None, metavar="PATH",
-                        help="also write every row, with speedups, to this CSV file")
+    add_run_arguments(parser, DEFAULT_THREADS, budget=0.25)
 
 
 def _check(args: argparse.Namespace) -> None:
     import patterns
-    from patterns import models
 
-    for name in args.models:
-        models.model_info(name)  # ValueError naming the choices
-    known = set(patterns.available()) - {"dense"}
-    for name in args.patterns:
-        if name not in known:
-            raise ValueError(f"--patterns: unknown pattern {name!r}; choose from "
-                             f"{', '.join(sorted(known))}")
-    if not all(0 < s < 1 for s in args.sparsities):
-        raise ValueError(f"--sparsities {args.sparsities}: each must be in (0, 1)")
-    if not args.threads or min(args.threads) < 1 or args.batch < 1 or args.budget <= 0:
-        raise ValueError("--threads, --batch and --budget must be positive")
+    check_sweep_arguments(args, set(patterns.available()) - {"dense"})
     if args.layers is not None and args.layers < 1:
         raise ValueError(f"--layers {args.layers}: give 1 or more")
 
@@ -107,26 +94,16 @@ def run(args: argparse.Namespace) -> int:
     levels = sweep_levels(args.patterns, args.sparsities)
     peak = functools.cache(lambda threads: max(kernels_c.peak_gflops(threads)
                                                for _ in range(PEAK_PROBES)))
-    store, run_id = (open_store(args.db, "kernels", args, {"env": openmp_env()}) if args.db
-                     else (None, None))
     print(_line({name: name for name, _ in COLUMNS}))
-    frames = []
-    status = "failed"
-    try:
-        for group in sweep(args.models, levels, args.threads, args.batch, args.budget,
-                           layer_limit=args.layers):
-            frame = with_speedups(group, peak)
-            _print_rows(frame)
-            frames.append(frame)
-            if store is not None:
-                store.add_rows(run_id, measurements=group)
-        status = "finished"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    finally:
-        if store is not None:
-            store.end_run(run_id, status)
+
+    def show(group: list) -> Any:
+        frame = with_speedups(group, peak)
+        _print_rows(frame)
+        return frame
+
+    frames = record_groups(sweep(args.models, levels, args.threads, args.batch, args.budget,
+                                 layer_limit=args.layers), show, "kernels", args, args.db,
+                           {"env": openmp_env()})
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if args.csv:
         df.to_csv(args.csv, index=False)

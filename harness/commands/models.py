@@ -9,7 +9,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from harness.cli_args import csv_list, num, open_store
+from harness import cli_args
+from harness.cli_args import csv_list, num
 from harness.commands import register
 from harness.environment import openmp_env
 from harness.model_bench import (
@@ -43,34 +44,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backends", type=csv_list(str), default=None,
                         help="comma-separated CPU backends (default: every registered one; "
                              "one not installed here gives a row saying why)")
-    parser.add_argument("--threads", type=csv_list(int), default=list(DEFAULT_THREADS),
-                        help="thread counts (default: %(default)s)")
-    parser.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
-    parser.add_argument("--budget", type=float, default=3.0, metavar="SECONDS",
-                        help="timing budget per measurement (default: %(default)s)")
-    parser.add_argument("--db", default=None, metavar="PATH",
-                        help="also write every row to this results database")
-    parser.add_argument("--csv", default=None, metavar="PATH",
-                        help="also write every row, with speedups, to this CSV file")
+    cli_args.add_run_arguments(parser, DEFAULT_THREADS, budget=3.0)
 
 
 def _check(args: argparse.Namespace) -> None:
     """Every argument checked before any work: ValueError (exit 2) naming what to fix."""
     import patterns
     from harness.backends import BACKENDS
-    from patterns import models
 
-    if not args.models:
-        raise ValueError("--models: give at least one zoo model")
-    for name in args.models:
-        models.model_info(name)  # ValueError naming the choices
-    known = set(patterns.available())
-    for name in args.patterns:
-        if name not in known:
-            raise ValueError(f"--patterns: unknown pattern {name!r}; choose from "
-                             f"{', '.join(sorted(known))}")
-    if not all(0 < s < 1 for s in args.sparsities):
-        raise ValueError(f"--sparsities {args.sparsities}: each must be in (0, 1)")
+    cli_args.check_sweep_arguments(args, set(patterns.available()))
     cpu = _default_backends()
     args.backends = cpu if args.backends is None else args.backends
     for name in args.backends:
@@ -80,8 +62,6 @@ def _check(args: argparse.Namespace) -> None:
                                                      if name in BACKENDS else ""))
     if not args.backends:
         raise ValueError("--backends: give at least one backend")
-    if not args.threads or min(args.threads) < 1 or args.batch < 1 or args.budget <= 0:
-        raise ValueError("--threads, --batch and --budget must be positive")
     for flag, path in (("--csv", args.csv), ("--db", args.db)):
         if path and not Path(path).resolve().parent.is_dir():
             raise ValueError(f"{flag} {path}: the folder {Path(path).parent} does not exist")
@@ -130,27 +110,17 @@ def run(args: argparse.Namespace) -> int:
 
     _check(args)
     levels = sweep_levels([p for p in args.patterns if p != "dense"], args.sparsities)
-    store, run_id = (open_store(args.db, "models", args, {"env": openmp_env()}) if args.db
-                     else (None, None))
-    frames = []
-    status = "failed"
-    try:
-        for group in sweep(args.models, levels, args.backends, args.threads, args.batch,
-                           args.budget):
-            frame = with_speedups(group)
-            frame = frame.sort_values(["threads", "requested_sparsity", "pattern",
-                                       "pattern_params", "median_s"], kind="stable")
-            print_table(frame)
-            frames.append(frame)
-            if store is not None:
-                store.add_rows(run_id, measurements=group)
-        status = "finished"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    finally:
-        if store is not None:
-            store.end_run(run_id, status)
+
+    def show(group: list) -> Any:
+        frame = with_speedups(group).sort_values(
+            ["threads", "requested_sparsity", "pattern", "pattern_params", "median_s"],
+            kind="stable")
+        print_table(frame)
+        return frame
+
+    frames = cli_args.record_groups(sweep(args.models, levels, args.backends, args.threads,
+                                 args.batch, args.budget), show, "models", args, args.db,
+                           {"env": openmp_env()})
     df = pd.concat(frames, ignore_index=True)
     if args.csv:
         df.to_csv(args.csv, index=False)
