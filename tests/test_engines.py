@@ -18,7 +18,7 @@ from harness.kernel_bench import Level, bench_layer
 from harness.layers import ConvLayer
 from harness.model_bench import bench_model, make_case, with_speedups
 
-ENGINES = [name for name, b in BACKENDS.items() if b.prepare_model is not None]
+ENGINES = [name for name, b in BACKENDS.items() if b.times_masked]
 FP32_ENGINES = [name for name in ENGINES if BACKENDS[name].tolerance is None]
 SMALL = ConvLayer("small", 16, 32, 3, 3, stride=2, padding=1, groups=1, height=12, width=12)
 
