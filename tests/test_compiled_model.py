@@ -71,7 +71,7 @@ def test_resnet50_fuses_every_bn_relu_and_residual_and_packs_masks():
                              dense_pattern=patterns.make("dense"))
     assert compiled.note.startswith("53 convs fused (53 BN folded, 49 activations, "
                                     "16 residual adds)")
-    fused = {m.prepared.pattern.name for m in compiled.module.modules()
+    fused = {m.kernel.pattern.name for m in compiled.module.modules()
              if isinstance(m, FusedConv)}
     assert fused == {"unstructured", "dense"}  # stem and policy-kept layers dense
     buffers = [m._out.data_ptr() for m in compiled.module.modules() if isinstance(m, FusedConv)]
