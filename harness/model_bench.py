@@ -33,6 +33,7 @@ DEFAULT_SPARSITIES = (0.75, 0.9)
 DEFAULT_THREADS = (1, 2)
 MODEL_TOLERANCE = 1e-3  # fp32 whole forward pass vs float64 torch, max relative error
 EAGER = "torch"  # the eager-torch baseline backend
+MIN_REPEATS = 20  # timed calls at least, so p90 / p99 rest on more than a handful
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,8 @@ def _build_columns(backend: str) -> dict[str, Any]:
             "kernel_source_hash": info.get("source_hash")}
 
 
-def bench_model(case: ModelCase, backend: str, threads: int, budget: float,
-                ) -> dict[str, Any]:
+def bench_model(case: ModelCase, backend: str, threads: int, budget: float, *,
+                min_repeats: int = MIN_REPEATS) -> dict[str, Any]:
     """Verify then time ``case`` on ``backend`` with ``threads``: one measurement row.
 
     An unavailable backend gives an 'error' row with the reason; a result off by more than
@@ -144,7 +145,8 @@ def bench_model(case: ModelCase, backend: str, threads: int, budget: float,
                        "against float64 torch; not timed")
             return row
         with torch.inference_mode(), pinned_threads(threads):
-            timing = measure(lambda: prepared(case.x), budget_s=budget, max_repeats=1000)
+            timing = measure(lambda: prepared(case.x), budget_s=budget,
+                             min_repeats=min_repeats, max_repeats=max(1000, min_repeats))
     except Exception as exc:  # an engine that fails is a recorded result, not a crash
         row["message"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
         return row
@@ -167,7 +169,7 @@ def runs_on(backend: str, case: ModelCase) -> bool:
 
 def sweep(models: Iterable[str], levels: list[Level], backends: list[str],
           threads: Iterable[int], batch: int, budget: float, *, seed: int = 0,
-          ) -> Iterator[list[dict[str, Any]]]:
+          min_repeats: int = MIN_REPEATS) -> Iterator[list[dict[str, Any]]]:
     """Rows per model: the dense model and every level, on every backend and thread count.
 
     Each model's rows come as one list (so speedups compare rows of the same run).
@@ -178,7 +180,8 @@ def sweep(models: Iterable[str], levels: list[Level], backends: list[str],
         for level in [None, *levels]:
             case = make_case(name, level, batch, seed)
             for n_threads in threads:
-                group.extend(bench_model(case, backend, n_threads, budget)
+                group.extend(bench_model(case, backend, n_threads, budget,
+                                         min_repeats=min_repeats)
                              for backend in backends if runs_on(backend, case))
         yield group
 

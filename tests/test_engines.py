@@ -47,7 +47,7 @@ def cases():
 def test_engine_model_matches_torch_and_records_precision(name, weights, cases):
     _available_or_skip(name)
     case = cases[weights]
-    row = bench_model(case, name, threads=1, budget=0.05)
+    row = bench_model(case, name, threads=1, budget=0.05, min_repeats=5)
     assert row["status"] == "ok", row["message"]
     assert row["precision"] in {"fp32", "bf16", "fp16"}
     if name in FP32_ENGINES:
@@ -113,7 +113,7 @@ def test_models_command_prints_tables_and_writes_csv_and_db(tmp_path, capsys):
     backends = ",".join(["torch", "c", *FP32_ENGINES[:1]])
     code = main(["models", "--models", "resnet20", "--patterns", "dense,block",
                  "--sparsities", "0.75", "--backends", backends, "--threads", "1",
-                 "--budget", "0.05", "--csv", str(csv), "--db", str(db)])
+                 "--budget", "0.05", "--repeats", "7", "--csv", str(csv), "--db", str(db)])
     out = capsys.readouterr().out
     assert code == 0
     assert "resnet20 batch 1 @32x32" in out and "p99_ms" in out and "x_best" in out
@@ -126,6 +126,7 @@ def test_models_command_prints_tables_and_writes_csv_and_db(tmp_path, capsys):
     assert math.isclose(dense.x_best.max(), 1.0)
     stored = results.Store(db).measurements()
     assert len(stored) == len(df) and stored.p99_s.notna().all()
+    assert (stored.repeats >= 7).all()
     assert set(stored.precision) == {"fp32"}
 
 
@@ -135,6 +136,7 @@ def test_models_command_prints_tables_and_writes_csv_and_db(tmp_path, capsys):
     (["--sparsities", "1.5"], "--sparsities"),
     (["--backends", "tensorrt"], "tensorrt"),
     (["--threads", "0"], "--threads"),
+    (["--repeats", "0"], "--repeats"),
     (["--csv", "/no/such/folder/rows.csv"], "/no/such/folder"),
 ])
 def test_models_command_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):

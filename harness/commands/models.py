@@ -18,6 +18,7 @@ from harness.model_bench import (
     DEFAULT_PATTERNS,
     DEFAULT_SPARSITIES,
     DEFAULT_THREADS,
+    MIN_REPEATS,
 )
 
 COLUMNS = (("level", 26), ("backend", 16), ("kernel", 28), ("thr", 3), ("prec", 4),
@@ -44,6 +45,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backends", type=csv_list(str), default=None,
                         help="comma-separated CPU backends (default: every registered one; "
                              "one not installed here gives a row saying why)")
+    parser.add_argument("--repeats", type=int, default=MIN_REPEATS, metavar="N",
+                        help="timed calls at least per measurement, whatever the budget "
+                             "(default: %(default)s)")
     cli_args.add_run_arguments(parser, DEFAULT_THREADS, budget=3.0)
 
 
@@ -62,6 +66,8 @@ def _check(args: argparse.Namespace) -> None:
                                                      if name in BACKENDS else ""))
     if not args.backends:
         raise ValueError("--backends: give at least one backend")
+    if args.repeats < 1:
+        raise ValueError(f"--repeats {args.repeats}: give 1 or more")
     for flag, path in (("--csv", args.csv), ("--db", args.db)):
         if path and not Path(path).resolve().parent.is_dir():
             raise ValueError(f"{flag} {path}: the folder {Path(path).parent} does not exist")
@@ -118,9 +124,10 @@ def run(args: argparse.Namespace) -> int:
         print_table(frame)
         return frame
 
-    frames = cli_args.record_groups(sweep(args.models, levels, args.backends, args.threads,
-                                 args.batch, args.budget), show, "models", args, args.db,
-                           {"env": openmp_env()})
+    groups = sweep(args.models, levels, args.backends, args.threads, args.batch, args.budget,
+                   min_repeats=args.repeats)
+    frames = cli_args.record_groups(groups, show, "models", args, args.db,
+                                    {"env": openmp_env()})
     df = pd.concat(frames, ignore_index=True)
     if args.csv:
         df.to_csv(args.csv, index=False)
