@@ -159,3 +159,57 @@ def test_a_sweep_times_engines_on_every_checkpoint_at_model_scope_only():
     assert {j.source.pattern for j in engine_jobs} == {"dense", "nm"}  # masked ones too
     assert {j.source.pattern for j in plan.models if j.backend == "torch"} == {"dense"}
     assert {j.backend for j in plan.layers} == {"torch"}
+
+
+TINY_SWEEP = """
+name = "engines"
+dataset = "fashion-mnist"
+models = ["resnet20"]
+backends = ["torch", "c_compiled", "onnxruntime", "openvino_default"]
+threads = [1]
+batch_sizes = [1]
+
+[train]
+dense_epochs = 1
+epochs = 1
+batch_size = 64
+train_subset = 128
+test_subset = 128
+threads = 1
+
+[timing]
+warmup = 1
+min_repeats = 3
+max_repeats = 10
+budget_s = 0.05
+
+[latency]
+layers = false
+
+[[patterns]]
+name = "unstructured"
+sparsities = [0.75]
+"""
+
+
+def test_a_bench_sweep_times_engines_and_the_compiled_path_on_every_checkpoint(tmp_path):
+    import subprocess
+    import sys
+
+    for name in ("onnxruntime", "openvino_default"):
+        _available_or_skip(name)
+    spec = tmp_path / "engines.toml"
+    spec.write_text(TINY_SWEEP)
+    proc = subprocess.run([sys.executable, "-m", "harness", "bench", "--spec", str(spec),
+                           "--out", str(tmp_path / "out"), "--no-report", "--no-progress"],
+                          capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = results.Store(tmp_path / "out" / "results.duckdb").measurements()
+    assert (rows.scope == "model").all() and (rows.status == "ok").all(), rows.message.tolist()
+    by = {(r.backend, r.pattern): r for r in rows.itertuples()}
+    assert set(by) == {("torch", "dense"), ("c_compiled", "dense"), ("onnxruntime", "dense"),
+                       ("openvino_default", "dense"), ("c_compiled", "unstructured"),
+                       ("onnxruntime", "unstructured"), ("openvino_default", "unstructured")}
+    assert by["c_compiled", "unstructured"].kernel == "c-compiled"
+    assert by["c_compiled", "unstructured"].message.startswith("19 convs fused")
+    assert set(rows.precision) <= {"fp32", "bf16", "fp16"} and rows.p99_s.notna().all()
