@@ -26,8 +26,9 @@ from types import ModuleType
 SRC_DIR = Path(__file__).with_name("src")
 MODULE_NAME = "_sparsebench_kernels"
 SOURCES = ["conv.c", "validate.c", "probe.c", "kernels_avx512.c", "kernels_avx2.c",
-           "kernels_scalar.c", "epilogue.c", "depthwise.c"]
-HEADERS = ["sb.h", "epilogue.h", "depthwise.h"]  # the public API: the cffi cdef is read from these
+           "kernels_scalar.c", "epilogue.c", "depthwise.c", "pool.c"]
+# the public API: the cffi cdef is read from these
+HEADERS = ["sb.h", "epilogue.h", "depthwise.h", "pool.h"]
 BASE_FLAGS = ["-O3", "-fopenmp", "-march=x86-64-v2", "-std=gnu11", "-fno-strict-aliasing"]
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                   "-fno-omit-frame-pointer", "-O0", "-g"]

@@ -70,7 +70,8 @@ def test_resnet50_fuses_every_bn_relu_and_residual_and_packs_masks():
     compiled = compile_model(model, x, threads=1, layer_patterns=layer_patterns,
                              dense_pattern=patterns.make("dense"))
     assert compiled.note.startswith("53 convs fused (53 BN folded, 49 activations, "
-                                    "16 residual adds)")
+                                    "16 residual adds), 2 pooling in C; torch: Linear x1, "
+                                    "flatten x1")
     fused = {m.kernel.pattern.name for m in compiled.module.modules()
              if isinstance(m, FusedConv)}
     assert fused == {"unstructured", "dense"}  # stem and policy-kept layers dense
@@ -120,6 +121,33 @@ def test_depthwise_c_validates_its_arguments():
     assert b"smaller than the kernel" in ffi.string(err)
     assert lib.sb_depthwise_conv2d(p, p, ffi.NULL, p, 1, 1, 4, 4, 3, 3, 0, 1, 0, 1,
                                    err, 128) == lib.SB_EINVAL
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding", [
+    (112, 3, 2, 1), (14, 2, 2, 0), (7, 3, 1, 1), (9, 3, 3, 0), (5, 5, 2, 2)])
+def test_c_pooling_equals_torch(size, kernel, stride, padding):
+    from kernels_c.pool import global_avg_pool, max_pool2d
+
+    x = torch.randn(2, 6, size, size, generator=torch.Generator().manual_seed(size))
+    assert torch.equal(max_pool2d(x, kernel, stride, padding, threads=2),
+                       torch.nn.functional.max_pool2d(x, kernel, stride, padding))
+    mean = torch.nn.functional.adaptive_avg_pool2d(x, 1)
+    assert torch.allclose(global_avg_pool(x, threads=2), mean, rtol=1e-5, atol=1e-6)
+
+
+def test_c_pooling_validates_its_arguments():
+    from kernels_c.api import _lib
+    from kernels_c.pool import max_pool2d
+
+    ffi, lib = _lib()
+    err = ffi.new("char[]", 128)
+    buf = torch.zeros(64)
+    p = ffi.cast("float *", buf.data_ptr())
+    assert lib.sb_maxpool2d(p, p, 1, 1, 4, 4, 3, 2, 2, 1, err, 128) == lib.SB_EINVAL  # pad > k/2
+    assert lib.sb_maxpool2d(ffi.NULL, p, 1, 1, 4, 4, 3, 2, 1, 1, err, 128) == lib.SB_EINVAL
+    assert lib.sb_global_avgpool(p, p, 0, 1, 4, 4, 1, err, 128) == lib.SB_EINVAL
+    with pytest.raises(ValueError, match="out must be"):
+        max_pool2d(torch.zeros(1, 1, 4, 4), 2, 2, 0, out=torch.zeros(1, 1, 3, 3))
 
 
 def test_batch_norm_folding_keeps_zero_weights_zero():

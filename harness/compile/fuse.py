@@ -1,5 +1,6 @@
-"""torch.fx passes of the whole-model path: fold batch norm into the preceding conv, and
-find each conv's epilogue (a residual add and/or a ReLU / ReLU6 right after it).
+"""torch.fx passes of the whole-model path: fold batch norm into the preceding conv, find
+each conv's epilogue (a residual add and/or a ReLU / ReLU6 right after it), and swap max
+pooling and global average pooling for our C pooling (``replace_pooling``).
 
 ``fold_batch_norm`` rewrites the conv's weight and bias: W' = W * s, b' = (b - mean) * s +
 beta with s = gamma / sqrt(var + eps) per output channel, so a zero weight stays zero and
@@ -31,12 +32,14 @@ class FusionCounts:
     activations: int = 0
     residuals: int = 0
     convs: int = 0
+    pools: int = 0
     left_in_torch: dict[str, int] = field(default_factory=dict)
 
     def describe(self) -> str:
         torch_ops = ", ".join(f"{k} x{v}" for k, v in sorted(self.left_in_torch.items()))
         return (f"{self.convs} convs fused ({self.batch_norms_folded} BN folded, "
-                f"{self.activations} activations, {self.residuals} residual adds); "
+                f"{self.activations} activations, {self.residuals} residual adds), "
+                f"{self.pools} pooling in C; "
                 f"torch: {torch_ops or 'nothing'}")
 
 
@@ -141,10 +144,49 @@ def fuse_epilogues(gm: fx.GraphModule, make_conv: Callable[[str, nn.Conv2d, str,
         counts.residuals += residual is not None
 
 
-def count_torch_ops(gm: fx.GraphModule, fused: type, counts: FusionCounts) -> None:
+def _int(value: object) -> int | None:
+    """``value`` as one int when it is an int or a pair of equal ints, else None."""
+    pair = value if isinstance(value, tuple | list) else (value, value)
+    return pair[0] if len(pair) == 2 and pair[0] == pair[1] and isinstance(pair[0], int) \
+        else None
+
+
+def pooling(gm: fx.GraphModule, node: fx.Node) -> tuple[str, tuple[int, ...]] | None:
+    """('max', (k, stride, pad)) or ('global_avg', ()) when our C pooling computes ``node``."""
+    module = _module(gm, node)
+    if isinstance(module, nn.MaxPool2d):
+        k, s, p = (_int(module.kernel_size), _int(module.stride), _int(module.padding))
+        plain = (_int(module.dilation) == 1 and not module.ceil_mode
+                 and not module.return_indices)
+        return ("max", (k, s, p)) if plain and None not in (k, s, p) and p <= k // 2 else None
+    if isinstance(module, nn.AdaptiveAvgPool2d) and _int(module.output_size) == 1:
+        return "global_avg", ()
+    functional = (node.op == "call_function" and node.target is F.adaptive_avg_pool2d
+                  and len(node.args) == 2 and not node.kwargs)
+    return ("global_avg", ()) if functional and _int(node.args[1]) == 1 else None
+
+
+def replace_pooling(gm: fx.GraphModule, make_pool: Callable[[str, tuple[int, ...]],
+                    nn.Module], counts: FusionCounts) -> None:
+    """Replace each pooling our C kernels compute by a ``make_pool(kind, params)`` module."""
+    for i, node in enumerate(list(gm.graph.nodes)):
+        found = pooling(gm, node)
+        if found is None:
+            continue
+        name = f"pool_{i}"
+        gm.add_submodule(name, make_pool(*found))
+        with gm.graph.inserting_after(node):
+            pool = gm.graph.call_module(name, (node.args[0],))
+        node.replace_all_uses_with(pool)
+        gm.graph.erase_node(node)
+        counts.pools += 1
+
+
+def count_torch_ops(gm: fx.GraphModule, ours: type | tuple[type, ...],
+                    counts: FusionCounts) -> None:
     """Name the operations the fused graph still runs in torch."""
     for node in gm.graph.nodes:
-        if node.op == "call_module" and not isinstance(_module(gm, node), fused):
+        if node.op == "call_module" and not isinstance(_module(gm, node), ours):
             kind = type(_module(gm, node)).__name__
         elif node.op in ("call_function", "call_method"):
             kind = getattr(node.target, "__name__", str(node.target))

@@ -5,21 +5,29 @@ weight once and write every conv into a buffer allocated once per input shape.
 Activations stay in the kernels' own layout (contiguous NCHW float32) from the first conv
 to the last. Depthwise convs run on our depthwise kernel (bias and activation fused);
 convs no kernel of ours takes (grouped, non-square, dilated) run as torch convs with the
-same fused epilogue; pooling, flatten and the classifier run in
-torch on the same tensors. The result is one ``nn.Module`` forward (fx-generated code).
+same fused epilogue; max and global average pooling run on our C
+pooling; flatten and the classifier run in torch on the same tensors. The result is one
+``nn.Module`` forward (fx-generated code).
 The returned output lives in a reused buffer when the model ends with a conv.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from harness.compile.fuse import FusionCounts, count_torch_ops, fold_batch_norm, fuse_epilogues
+from harness.compile.fuse import (
+    FusionCounts,
+    count_torch_ops,
+    fold_batch_norm,
+    fuse_epilogues,
+    replace_pooling,
+)
 
 
 def _square(conv: nn.Conv2d) -> bool:
@@ -79,6 +87,33 @@ class FusedConv(nn.Module):
         return y
 
 
+class CPool(nn.Module):
+    """Our C max pooling or global average pooling into a buffer kept between calls."""
+
+    def __init__(self, kind: str, params: tuple[int, ...], threads: int) -> None:
+        super().__init__()
+        from kernels_c import pool
+
+        self.kind, self.params, self.threads = kind, params, threads
+        self.run = (functools.partial(pool.max_pool2d, kernel=params[0], stride=params[1],
+                                      padding=params[2]) if kind == "max"
+                    else pool.global_avg_pool)
+        self._out: torch.Tensor | None = None
+
+    def _shape(self, x: torch.Tensor) -> tuple[int, int, int, int]:
+        n, c, h, w = x.shape
+        if self.kind != "max":
+            return n, c, 1, 1
+        k, s, p = self.params
+        return n, c, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = self._shape(x)
+        if self._out is None or tuple(self._out.shape) != shape:
+            self._out = torch.empty(shape, dtype=torch.float32)
+        return self.run(x.contiguous(), threads=self.threads, out=self._out)
+
+
 class CompiledModel:
     """A PreparedModel: the fused graph module, called on NCHW float32 CPU input."""
 
@@ -108,7 +143,8 @@ def compile_model(model: nn.Module, example: torch.Tensor, *, threads: int,
         return FusedConv(conv, layer_patterns.get(name, dense_pattern), act, threads)
 
     fuse_epilogues(gm, make_conv, counts)
-    count_torch_ops(gm, FusedConv, counts)
+    replace_pooling(gm, lambda kind, params: CPool(kind, params, threads), counts)
+    count_torch_ops(gm, (FusedConv, CPool), counts)
     gm.graph.lint()
     gm.delete_all_unused_submodules()
     gm.recompile()
