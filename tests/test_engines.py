@@ -211,5 +211,5 @@ def test_a_bench_sweep_times_engines_and_the_compiled_path_on_every_checkpoint(t
                        ("openvino_default", "dense"), ("c_compiled", "unstructured"),
                        ("onnxruntime", "unstructured"), ("openvino_default", "unstructured")}
     assert by["c_compiled", "unstructured"].kernel == "c-compiled"
-    assert by["c_compiled", "unstructured"].message.startswith("19 convs fused")
+    assert by["c_compiled", "unstructured"].message.startswith("19 convs + 1 linears fused")
     assert set(rows.precision) <= {"fp32", "bf16", "fp16"} and rows.p99_s.notna().all()

@@ -1,11 +1,12 @@
 """torch.fx passes of the whole-model path: fold batch norm into the preceding conv, find
-each conv's epilogue (a residual add and/or a ReLU / ReLU6 right after it), and swap max
+each conv's or linear's epilogue (a residual add and/or a ReLU / ReLU6 after it), and swap max
 pooling and global average pooling for our C pooling (``replace_pooling``).
 
 ``fold_batch_norm`` rewrites the conv's weight and bias: W' = W * s, b' = (b - mean) * s +
 beta with s = gamma / sqrt(var + eps) per output channel, so a zero weight stays zero and
-every pattern's structure is kept. ``fuse_epilogues`` replaces conv [-> add] [-> act]
-chains with one ``make_conv(conv, act, has_residual)`` module called as ``(x[, residual])``.
+every pattern's structure is kept. ``fuse_epilogues`` replaces conv or linear [-> add]
+[-> act] chains with one ``make_layer(name, module, act, has_residual)`` module called as
+``(x[, residual])``.
 The residual's computation is moved before the conv when it runs later and does not
 depend on it (a ResNet shortcut, a downsample conv).
 """
@@ -32,12 +33,14 @@ class FusionCounts:
     activations: int = 0
     residuals: int = 0
     convs: int = 0
+    linears: int = 0
     pools: int = 0
     left_in_torch: dict[str, int] = field(default_factory=dict)
 
     def describe(self) -> str:
         torch_ops = ", ".join(f"{k} x{v}" for k, v in sorted(self.left_in_torch.items()))
-        return (f"{self.convs} convs fused ({self.batch_norms_folded} BN folded, "
+        return (f"{self.convs} convs + {self.linears} linears fused "
+                f"({self.batch_norms_folded} BN folded, "
                 f"{self.activations} activations, {self.residuals} residual adds), "
                 f"{self.pools} pooling in C; "
                 f"torch: {torch_ops or 'nothing'}")
@@ -113,10 +116,12 @@ def _hoist_before(node: fx.Node, other: fx.Node, order: dict[fx.Node, int]) -> b
     return True
 
 
-def fuse_epilogues(gm: fx.GraphModule, make_conv: Callable[[str, nn.Conv2d, str, bool],
+def fuse_epilogues(gm: fx.GraphModule, make_layer: Callable[[str, nn.Module, str, bool],
                    nn.Module], counts: FusionCounts) -> None:
-    """Replace each conv [-> add(residual)] [-> relu|relu6] chain by one fused module."""
-    for node in [n for n in gm.graph.nodes if isinstance(_module(gm, n), nn.Conv2d)]:
+    """Replace each conv or linear [-> add(residual)] [-> relu|relu6] chain by one fused
+    module ``make_layer(name, module, act, has_residual)``."""
+    for node in [n for n in gm.graph.nodes
+                 if isinstance(_module(gm, n), nn.Conv2d | nn.Linear)]:
         order = {n: i for i, n in enumerate(gm.graph.nodes)}
         chain, residual, act = [node], None, "none"
         users = list(node.users)
@@ -131,15 +136,16 @@ def fuse_epilogues(gm: fx.GraphModule, make_conv: Callable[[str, nn.Conv2d, str,
             act = _activation(gm, users[0])
             chain.append(users[0])
         name = f"fused_{node.target.replace('.', '_')}"
-        gm.add_submodule(name, make_conv(node.target, gm.get_submodule(node.target), act,
-                                         residual is not None))
+        module = gm.get_submodule(node.target)
+        gm.add_submodule(name, make_layer(node.target, module, act, residual is not None))
         with gm.graph.inserting_after(chain[-1]):
             args = (node.args[0],) if residual is None else (node.args[0], residual)
             fused = gm.graph.call_module(name, args)
         chain[-1].replace_all_uses_with(fused)
         for old in reversed(chain):
             gm.graph.erase_node(old)
-        counts.convs += 1
+        counts.convs += isinstance(module, nn.Conv2d)
+        counts.linears += isinstance(module, nn.Linear)
         counts.activations += act != "none"
         counts.residuals += residual is not None
 

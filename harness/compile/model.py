@@ -6,8 +6,9 @@ Activations stay in the kernels' own layout (contiguous NCHW float32) from the f
 to the last. Depthwise convs run on our depthwise kernel (bias and activation fused);
 convs no kernel of ours takes (grouped, non-square, dilated) run as torch convs with the
 same fused epilogue; max and global average pooling run on our C
-pooling; flatten and the classifier run in torch on the same tensors. The result is one
-``nn.Module`` forward (fx-generated code).
+pooling; linear layers (the classifier, VGG's pruned fully connected layers) run on our
+kernels as 1x1 convs; flatten / dropout stay torch. The result is one ``nn.Module``
+forward (fx-generated code).
 The returned output lives in a reused buffer when the model ends with a conv.
 """
 
@@ -87,6 +88,36 @@ class FusedConv(nn.Module):
         return y
 
 
+class FusedLinear(nn.Module):
+    """A linear layer (+ bias) [+ residual] [-> relu|relu6] on our kernel as a 1x1 conv over
+    (N, in, 1, 1): a pruned classifier is packed in its pattern's format like a conv."""
+
+    def __init__(self, linear: nn.Linear, pattern: Any, act: str, threads: int) -> None:
+        super().__init__()
+        import kernels_c
+
+        self.act, self.threads = act, threads
+        weight = linear.weight.detach().reshape(*linear.weight.shape, 1, 1).contiguous()
+        bias = None if linear.bias is None else linear.bias.detach().contiguous()
+        self.kernel = kernels_c.prepare(weight, pattern=pattern, bias=bias)
+        self.isa = self.kernel.isa
+        self._out: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        from kernels_c.epilogue import epilogue
+
+        n, features = x.shape
+        shape = (n, self.kernel.packed.cout, 1, 1)
+        if self._out is None or tuple(self._out.shape) != shape:
+            self._out = torch.empty(shape, dtype=torch.float32)
+        y = self.kernel(x.contiguous().view(n, features, 1, 1), self.threads,
+                        out=self._out).view(n, -1)
+        if residual is not None or self.act != "none":
+            epilogue(y, None if residual is None else residual.contiguous(), self.act,
+                     self.threads)
+        return y
+
+
 class CPool(nn.Module):
     """Our C max pooling or global average pooling into a buffer kept between calls."""
 
@@ -123,7 +154,7 @@ class CompiledModel:
     def __init__(self, module: fx.GraphModule, note: str) -> None:
         self.module, self.note = module, note
         self.isa = ",".join(sorted({m.isa for m in module.modules()
-                                    if isinstance(m, FusedConv)}))
+                                    if isinstance(m, FusedConv | FusedLinear)}))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -139,12 +170,13 @@ def compile_model(model: nn.Module, example: torch.Tensor, *, threads: int,
     counts = FusionCounts()
     fold_batch_norm(gm, counts)
 
-    def make_conv(name: str, conv: nn.Conv2d, act: str, has_residual: bool) -> FusedConv:
-        return FusedConv(conv, layer_patterns.get(name, dense_pattern), act, threads)
+    def make_layer(name: str, module: nn.Module, act: str, has_residual: bool) -> nn.Module:
+        fused = FusedLinear if isinstance(module, nn.Linear) else FusedConv
+        return fused(module, layer_patterns.get(name, dense_pattern), act, threads)
 
-    fuse_epilogues(gm, make_conv, counts)
+    fuse_epilogues(gm, make_layer, counts)
     replace_pooling(gm, lambda kind, params: CPool(kind, params, threads), counts)
-    count_torch_ops(gm, (FusedConv, CPool), counts)
+    count_torch_ops(gm, (FusedConv, FusedLinear, CPool), counts)
     gm.graph.lint()
     gm.delete_all_unused_submodules()
     gm.recompile()
