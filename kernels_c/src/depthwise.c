@@ -3,15 +3,10 @@
  * input is inside the image (so the inner loop has no bounds checks and vectorises at
  * stride 1); the activation is applied to the finished row. */
 #include <omp.h>
-#include <stdio.h>
 #include "depthwise.h"
 #include "epilogue.h"
+#include "fail.h"
 #include "sb.h"
-
-static int fail(char *err, int errlen, int code, const char *message) {
-    if (err && errlen > 0) snprintf(err, (size_t)errlen, "%s", message);
-    return code;
-}
 
 static void plane(const float *xc, const float *wc, float b, float *yc, int h, int wd, int kh,
                   int kw, int s, int pad, int ho, int wo, int act) {
@@ -50,15 +45,15 @@ int sb_depthwise_conv2d(const float *x, const float *w, const float *bias, float
                         int32_t batch, int32_t channels, int32_t h, int32_t wd, int32_t kh,
                         int32_t kw, int32_t stride, int32_t pad, int32_t act, int32_t threads,
                         char *err, int errlen) {
-    if (!x || !w || !y) return fail(err, errlen, SB_EINVAL, "x, w and y must not be NULL");
+    if (!x || !w || !y) return sb_fail(err, errlen, SB_EINVAL, "x, w and y must not be NULL");
     if (batch < 1 || channels < 1 || h < 1 || wd < 1 || kh < 1 || kw < 1)
-        return fail(err, errlen, SB_EINVAL, "batch, channels, sizes and kernel must be >= 1");
-    if (stride < 1 || pad < 0) return fail(err, errlen, SB_EINVAL, "stride >= 1 and pad >= 0");
+        return sb_fail(err, errlen, SB_EINVAL, "batch, channels, sizes and kernel must be >= 1");
+    if (stride < 1 || pad < 0) return sb_fail(err, errlen, SB_EINVAL, "stride >= 1 and pad >= 0");
     if (act < SB_ACT_NONE || act > SB_ACT_RELU6)
-        return fail(err, errlen, SB_EINVAL, "activation must be 0 (none), 1 (relu) or 2 (relu6)");
-    if (threads < 1) return fail(err, errlen, SB_EINVAL, "threads must be >= 1");
+        return sb_fail(err, errlen, SB_EINVAL, "activation must be 0 (none), 1 (relu) or 2 (relu6)");
+    if (threads < 1) return sb_fail(err, errlen, SB_EINVAL, "threads must be >= 1");
     if (h + 2 * (int64_t)pad < kh || wd + 2 * (int64_t)pad < kw)
-        return fail(err, errlen, SB_EINVAL, "input plus padding is smaller than the kernel");
+        return sb_fail(err, errlen, SB_EINVAL, "input plus padding is smaller than the kernel");
     const int ho = (int)((h + 2 * (int64_t)pad - kh) / stride + 1);
     const int wo = (int)((wd + 2 * (int64_t)pad - kw) / stride + 1);
     const int64_t planes = (int64_t)batch * channels;

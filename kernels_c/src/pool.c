@@ -1,21 +1,16 @@
 /* sb_maxpool2d and sb_global_avgpool (pool.h): one (image, channel) plane per work item. */
 #include <float.h>
 #include <omp.h>
-#include <stdio.h>
 #include "pool.h"
+#include "fail.h"
 #include "sb.h"
-
-static int fail(char *err, int errlen, int code, const char *message) {
-    if (err && errlen > 0) snprintf(err, (size_t)errlen, "%s", message);
-    return code;
-}
 
 static int check(const float *x, const float *y, int32_t batch, int32_t channels, int32_t h,
                  int32_t w, int32_t threads, char *err, int errlen) {
-    if (!x || !y) return fail(err, errlen, SB_EINVAL, "x and y must not be NULL");
+    if (!x || !y) return sb_fail(err, errlen, SB_EINVAL, "x and y must not be NULL");
     if (batch < 1 || channels < 1 || h < 1 || w < 1)
-        return fail(err, errlen, SB_EINVAL, "batch, channels, height and width must be >= 1");
-    if (threads < 1) return fail(err, errlen, SB_EINVAL, "threads must be >= 1");
+        return sb_fail(err, errlen, SB_EINVAL, "batch, channels, height and width must be >= 1");
+    if (threads < 1) return sb_fail(err, errlen, SB_EINVAL, "threads must be >= 1");
     return SB_OK;
 }
 
@@ -25,9 +20,9 @@ int sb_maxpool2d(const float *x, float *y, int32_t batch, int32_t channels, int3
     const int rc = check(x, y, batch, channels, h, w, threads, err, errlen);
     if (rc) return rc;
     if (k < 1 || stride < 1 || pad < 0 || pad > k / 2)
-        return fail(err, errlen, SB_EINVAL, "need k >= 1, stride >= 1 and 0 <= pad <= k / 2");
+        return sb_fail(err, errlen, SB_EINVAL, "need k >= 1, stride >= 1 and 0 <= pad <= k / 2");
     if (h + 2 * (int64_t)pad < k || w + 2 * (int64_t)pad < k)
-        return fail(err, errlen, SB_EINVAL, "input plus padding is smaller than the window");
+        return sb_fail(err, errlen, SB_EINVAL, "input plus padding is smaller than the window");
     const int ho = (int)((h + 2 * (int64_t)pad - k) / stride + 1);
     const int wo = (int)((w + 2 * (int64_t)pad - k) / stride + 1);
     const int64_t planes = (int64_t)batch * channels;
