@@ -3,6 +3,9 @@
 A backend prepares a conv (weight already masked, pattern known) into a callable
 ``conv(x, threads)`` and says which devices it runs on, whether it exploits sparsity (a
 dense backend is only timed on dense weights) and whether it can run on this machine.
+Whole-model engines (harness/engines: torch_best, onnxruntime, openvino) also compile a
+whole model (``prepare_model``), are timed on masked weights too (``times_masked``: does
+the engine gain from zeros?) and may run in a precision other than fp32 (``tolerance``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,17 @@ class PreparedConv(Protocol):
     def __call__(self, x: Any, threads: int = 1) -> Any: ...
 
 
+class PreparedModel(Protocol):
+    """A whole model compiled for one input shape and thread count: ``model(x)``."""
+
+    kernel: str
+    isa: str
+    precision: str  # 'fp32', 'bf16', ...
+    note: str  # what the engine did that a reader should know ('' if nothing)
+
+    def __call__(self, x: Any) -> Any: ...
+
+
 @dataclass(frozen=True)
 class Backend:
     name: str
@@ -31,6 +45,12 @@ class Backend:
     availability: Callable[[], tuple[bool, str]]
     prepare: Callable[..., PreparedConv]
     build_info: Callable[[], dict[str, Any]]
+    # (model, example input, *, threads, layer_patterns, dense_pattern) -> PreparedModel;
+    # None: the model's convs are swapped for ``prepare``d kernels (model_latency)
+    prepare_model: Callable[..., PreparedModel] | None = None
+    times_masked: bool = False  # timed on masked weights although it does not exploit them
+    layer_jobs: bool = True  # a sweep times it layer by layer too (engines: whole model only)
+    tolerance: float | None = None  # max relative error allowed; None: the fp32 tolerance
 
 
 BACKENDS: dict[str, Backend] = {}
@@ -161,3 +181,7 @@ def _prepare_cuda(weight: Any, *, pattern: Any, stride: int, padding: int, bias:
 
     return kernels_cuda.prepare(weight.to(device), pattern=pattern, stride=stride,
                                 padding=padding, bias=None if bias is None else bias.to(device))
+
+
+import harness.compile  # noqa: E402,F401  (registers c_compiled, the whole-model C path)
+import harness.engines  # noqa: E402,F401  (registers the whole-model engines)

@@ -151,7 +151,8 @@ def _base_row(layer: ConvLayer, pattern: Any, density: float | None, mask_hash: 
         "padding": layer.padding, "flops_dense": layer.flops(batch),
         "flops_nonzero": None if density is None else layer.flops(batch, density),
         "warmup": None, "repeats": None, "median_s": None, "min_s": None, "p90_s": None,
-        "stdev_s": None, "max_rel_error": None, "status": "error", "message": None,
+        "p99_s": None, "stdev_s": None, "max_rel_error": None, "precision": None,
+        "status": "error", "message": None,
         "checkpoint_key": None, "mask_hash": mask_hash,
     }
 
@@ -209,10 +210,12 @@ def bench_layer(layer: ConvLayer, pattern: Any, backend: str, threads: int, batc
         return row
     try:
         conv, row["max_rel_error"] = verified_conv(case, backend, threads, device)
-        row.update(kernel=conv.kernel, isa=conv.isa, **_build_columns(backend))
-        if not row["max_rel_error"] <= MAX_REL_ERROR:  # NaN is wrong too
+        row.update(kernel=conv.kernel, isa=conv.isa, precision=getattr(conv, "precision", "fp32"),
+                   **_build_columns(backend))
+        tolerance = BACKENDS[backend].tolerance or MAX_REL_ERROR
+        if not row["max_rel_error"] <= tolerance:  # NaN is wrong too
             row.update(status="wrong", message=f"max rel error {row['max_rel_error']:.3g} > "
-                       f"{MAX_REL_ERROR:g} against torch conv2d; not timed")
+                       f"{tolerance:g} against torch conv2d; not timed")
             return row
         x = case.x.to(device)
         with torch.inference_mode(), pinned_threads(threads):

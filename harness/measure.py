@@ -20,7 +20,7 @@ from torch import nn
 from harness.backends import BACKENDS
 from harness.context import SweepContext, executor, job_key
 from harness.layers import ConvLayer, conv_layers
-from harness.model_latency import BackendConv, backend_model, max_relative_error
+from harness.model_latency import max_relative_error, prepare_model
 from harness.plan import LayerJob, ModelJob, TrainJob
 from harness.timing import measure, pinned_threads
 
@@ -138,6 +138,17 @@ def threads_used(kernels: list[Any]) -> set[int]:
     return {getattr(kernel, "threads_used", None) or pinned for kernel in kernels}
 
 
+def reporting_kernels(model: Any) -> list[Any]:
+    """The kernels inside a prepared model that report the thread count they ran on (our C
+    convs, swapped in or compiled); an engine reports for itself, or runs at torch's."""
+    module = getattr(model, "module", None)
+    if not isinstance(module, nn.Module):
+        return []
+    return [kernel for m in module.modules()
+            for kernel in (getattr(m, "prepared", None), getattr(m, "kernel", None))
+            if hasattr(kernel, "threads_used")]
+
+
 def _checked_timing(run: Any, kernels: list[Any], x: torch.Tensor, reference: torch.Tensor,
                     tolerance: float, threads: int, ctx: SweepContext) -> dict[str, Any]:
     """Check ``run(x)`` against ``reference``; time it only when it is right and every
@@ -200,8 +211,10 @@ def run_layer(job: LayerJob, ctx: SweepContext) -> None:
         "flops_dense": layer.flops(job.batch), "flops_nonzero": layer.flops(job.batch, density),
         "checkpoint_key": loaded.checkpoint_key, "mask_hash": loaded.mask_hash,
     })
+    tolerance = BACKENDS[job.backend].tolerance or LAYER_TOLERANCE
     row.update(_checked_timing(partial(prepared, threads=job.threads), [prepared], x,
-                               reference, LAYER_TOLERANCE, job.threads, ctx))
+                               reference, tolerance, job.threads, ctx))
+    row["precision"] = getattr(prepared, "precision", "fp32")  # known once it has run
     ctx.add_measurement(row)
 
 
@@ -215,17 +228,16 @@ def run_model(job: ModelJob, ctx: SweepContext) -> None:
                     generator=torch.Generator().manual_seed(0)).to(job.device)
     with torch.inference_mode():
         reference = loaded.model.to(job.device)(x)
-    model = backend_model(loaded.model, job.backend, loaded.layer_patterns, _dense(),
+    model = prepare_model(loaded.model, job.backend, loaded.layer_patterns, _dense(), x,
                           device=job.device, threads=job.threads)
-    used = {m.prepared.isa for m in model.modules() if isinstance(m, BackendConv)}
-    isa = ",".join(sorted(used)) or ctx.build_info.get(job.backend, {}).get("isa", "")
+    isa = model.isa or ctx.build_info.get(job.backend, {}).get("isa", "")
     weights = [m.weight for m in loaded.model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     nonzero = sum(int(w.count_nonzero()) for w in weights)
     density = {name: patterns.density(loaded.model.get_submodule(name).weight != 0)
                for name in loaded.layer_patterns if name in loaded.layers}
     source = job.source
     pattern = patterns.make(source.pattern, **source.params)
-    row = _base_row(job, ctx, f"{job.backend}-model", str(isa), source.pattern, source.params,
+    row = _base_row(job, ctx, model.kernel, str(isa), source.pattern, source.params,
                     source.requested_sparsity)
     row.update({
         "scope": "model", "model": source.model, "layer": None, "layer_kind": None,
@@ -236,8 +248,11 @@ def run_model(job: ModelJob, ctx: SweepContext) -> None:
         "flops_nonzero": sum(layer.flops(job.batch, density.get(name, 1.0))
                              for name, layer in loaded.layers.items()),
         "checkpoint_key": loaded.checkpoint_key, "mask_hash": loaded.mask_hash,
+        "precision": model.precision,
     })
-    kernels = [m.prepared for m in model.modules() if isinstance(m, BackendConv)]
-    row.update(_checked_timing(model, [*kernels, model], x, reference, MODEL_TOLERANCE,
-                               job.threads, ctx))
+    tolerance = BACKENDS[job.backend].tolerance or MODEL_TOLERANCE
+    row.update(_checked_timing(model, [*reporting_kernels(model), model], x, reference,
+                               tolerance, job.threads, ctx))
+    if row["status"] == "ok":
+        row["message"] = model.note
     ctx.add_measurement(row)

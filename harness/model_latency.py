@@ -54,6 +54,35 @@ def backend_model(model: nn.Module, backend: str, layer_patterns: dict[str, Any]
     return copied
 
 
+class SwappedModel:
+    """``backend_model``'s copy as a PreparedModel: convs on the backend, the rest torch."""
+
+    precision = "fp32"
+    note = ""
+
+    def __init__(self, module: nn.Module, backend: str) -> None:
+        self.module = module
+        self.kernel = f"{backend}-model"
+        self.isa = ",".join(sorted({m.prepared.isa for m in module.modules()
+                                    if isinstance(m, BackendConv)}))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
+
+
+def prepare_model(model: nn.Module, backend: str, layer_patterns: dict[str, Any],
+                  dense_pattern: Any, example: torch.Tensor, *, device: str,
+                  threads: int) -> Any:
+    """``model`` ready to time on ``backend`` at ``example``'s shape: compiled by an engine
+    (a backend with ``prepare_model``), else with its convs swapped (``backend_model``)."""
+    spec = BACKENDS[backend]
+    if spec.prepare_model is not None:
+        return spec.prepare_model(model, example, threads=threads,
+                                  layer_patterns=layer_patterns, dense_pattern=dense_pattern)
+    return SwappedModel(backend_model(model, backend, layer_patterns, dense_pattern,
+                                      device=device, threads=threads), backend)
+
+
 def max_relative_error(output: torch.Tensor, reference: torch.Tensor) -> float:
     """max |output − reference| / max |reference| (the figure stored with every timing)."""
     scale = reference.abs().max().clamp_min(torch.finfo(reference.dtype).tiny)

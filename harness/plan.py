@@ -129,6 +129,15 @@ def _levels(spec: SweepSpec, sparsities: tuple[float, ...] | None = None,
     return list(seen.values())
 
 
+def _times_masked(backend: str) -> bool:
+    """Whether ``backend`` is timed on masked weights (it exploits them, or it is an engine
+    whose gain from zeros the database should show)."""
+    from harness.backends import BACKENDS
+
+    spec = BACKENDS[backend]
+    return spec.exploits_sparsity or spec.times_masked
+
+
 def expand(spec: SweepSpec, layer_names: dict[str, list[str]],
            available_backends: set[str]) -> Plan:
     """All jobs of ``spec``; ``layer_names`` maps each model to its prunable conv layers.
@@ -160,9 +169,9 @@ def expand(spec: SweepSpec, layer_names: dict[str, list[str]],
     model_jobs: list[ModelJob] = []
     for job in train_jobs:
         for backend, device, threads, batch in placements:
-            if not BACKENDS[backend].exploits_sparsity and job.pattern != "dense":
+            if not _times_masked(backend) and job.pattern != "dense":
                 continue  # a dense backend on sparse weights costs what dense costs
-            if spec.latency.layers:
+            if spec.latency.layers and BACKENDS[backend].layer_jobs:
                 layer_jobs.extend(
                     LayerJob(job.model, layer, backend, device, threads, batch, job.pattern,
                              job.params_json, job.requested_sparsity, job)
@@ -174,7 +183,8 @@ def expand(spec: SweepSpec, layer_names: dict[str, list[str]],
     for model in spec.latency.shape_models:
         for name, params, sparsity, _recipe in shape_levels:
             for backend, device, threads, batch in placements:
-                if not BACKENDS[backend].exploits_sparsity and name != "dense":
+                if not BACKENDS[backend].layer_jobs or (
+                        not _times_masked(backend) and name != "dense"):
                     continue
                 layer_jobs.extend(
                     LayerJob(model, layer, backend, device, threads, batch, name,

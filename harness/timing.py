@@ -4,7 +4,7 @@
 median (distribution-free, from order statistics) is within ``target_rel_ci`` of the
 median, or the time budget / ``max_repeats`` ends; ``min_repeats`` always run. It records
 the summary statistics the results store keeps (median and its 95 % interval, min, p90,
-stdev, repeats) and
+p99, stdev, repeats) and
 ``timed_s``, the time spent inside timed calls, so a caller can report its own overhead.
 ``pinned_threads`` fixes torch's intra-op thread count for the measured call.
 """
@@ -29,6 +29,7 @@ class Timing:
     median_s: float
     min_s: float
     p90_s: float
+    p99_s: float
     stdev_s: float
     repeats: int
     warmup: int
@@ -142,6 +143,7 @@ def measure(
         median_s=statistics.median(samples),
         min_s=min(samples),
         p90_s=percentile(samples, 90),
+        p99_s=percentile(samples, 99),
         stdev_s=statistics.stdev(samples) if len(samples) > 1 else 0.0,
         repeats=len(samples),
         warmup=warmup,

@@ -26,15 +26,17 @@ from types import ModuleType
 SRC_DIR = Path(__file__).with_name("src")
 MODULE_NAME = "_sparsebench_kernels"
 SOURCES = ["conv.c", "validate.c", "probe.c", "kernels_avx512.c", "kernels_avx2.c",
-           "kernels_scalar.c"]
+           "kernels_scalar.c", "epilogue.c", "depthwise.c", "pool.c"]
+# the public API: the cffi cdef is read from these
+HEADERS = ["sb.h", "epilogue.h", "depthwise.h", "pool.h"]
 BASE_FLAGS = ["-O3", "-fopenmp", "-march=x86-64-v2", "-std=gnu11", "-fno-strict-aliasing"]
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                   "-fno-omit-frame-pointer", "-O0", "-g"]
 
 
 def _cdef() -> str:
-    """The public declarations of sb.h (the header itself, minus preprocessor lines)."""
-    text = (SRC_DIR / "sb.h").read_text()
+    """The public declarations of HEADERS (the headers themselves, minus preprocessor lines)."""
+    text = "\n".join((SRC_DIR / name).read_text() for name in HEADERS)
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     lines = []
     for line in text.splitlines():
@@ -111,7 +113,7 @@ def _compile(dest: Path) -> None:
     link = ["-fopenmp"] + (["-fsanitize=address,undefined"] if sanitize() else [])
     ffi.set_source(
         MODULE_NAME,
-        '#include "sb.h"',
+        "".join(f'#include "{name}"\n' for name in HEADERS),
         sources=[str(SRC_DIR / name) for name in SOURCES],
         include_dirs=[str(SRC_DIR)],
         extra_compile_args=flags(),

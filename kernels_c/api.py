@@ -153,8 +153,10 @@ class PreparedConv:
         return (n, self.packed.cout, (h + 2 * ph - self.packed.kh) // sh + 1,
                 (w + 2 * pw - self.packed.kw) // sw + 1)
 
-    def __call__(self, x: torch.Tensor, threads: int = 1, *, layout: str = "auto") -> torch.Tensor:
-        """Forward pass on NCHW float32 CPU ``x``; ``layout`` forces a staging (benchmarks)."""
+    def __call__(self, x: torch.Tensor, threads: int = 1, *, layout: str = "auto",
+                 out: torch.Tensor | None = None) -> torch.Tensor:
+        """Forward pass on NCHW float32 CPU ``x``; ``layout`` forces a staging (benchmarks);
+        ``out``: a preallocated contiguous output to write (and return) instead of a new one."""
         _check_tensor(x, "input x", 4)
         _check_threads(threads)
         if not x.is_contiguous():
@@ -169,7 +171,13 @@ class PreparedConv:
             )
         if layout not in _LAYOUTS:
             raise ValueError(f"layout must be one of {sorted(_LAYOUTS)}, got {layout!r}")
-        y = torch.empty(self.out_shape(tuple(x.shape)), dtype=torch.float32)
+        shape = self.out_shape(tuple(x.shape))
+        if out is not None:
+            _check_tensor(out, "out", 4)
+            if tuple(out.shape) != shape or not out.is_contiguous():
+                raise ValueError(f"out must be a contiguous {shape} tensor, got "
+                                 f"{tuple(out.shape)}")
+        y = torch.empty(shape, dtype=torch.float32) if out is None else out
         if x.shape[0] == 0:  # an empty batch: an empty result, as torch gives
             return y
         ffi, lib = _lib()

@@ -47,7 +47,7 @@ ok AS (
            m.actual_density, m.threads, m.batch, m.in_channels, m.out_channels, m.height,
            m.width, m.kernel_h, m.kernel_w, m.stride, m.padding, m.flops_dense,
            m.flops_nonzero, m.median_s, m.median_lo_s, m.median_hi_s, m.checkpoint_key,
-           r.machine_id
+           r.machine_id, coalesce(m.precision, 'fp32') AS precision
     FROM measurements AS m JOIN runs AS r ON r.run_id = m.run_id
     WHERE m.status = 'ok' AND m.median_s IS NOT NULL
 )"""
@@ -65,6 +65,15 @@ model_rows AS (SELECT * FROM ok WHERE scope = 'model'),
 dense AS (
     SELECT machine_id, device, model, threads, batch, median(median_s) AS dense_s
     FROM model_rows WHERE pattern = 'dense' AND backend = 'torch'
+    GROUP BY machine_id, device, model, threads, batch
+),
+best AS (  -- the fastest fp32 dense configuration, any backend or engine
+    SELECT machine_id, device, model, threads, batch, min(latency_s) AS best_dense_s,
+           arg_min(backend, latency_s) AS best_dense
+    FROM (SELECT machine_id, device, model, threads, batch, backend, kernel,
+                 median(median_s) AS latency_s
+          FROM model_rows WHERE pattern = 'dense' AND precision = 'fp32'
+          GROUP BY ALL)
     GROUP BY machine_id, device, model, threads, batch
 ),
 pts AS (
@@ -89,6 +98,7 @@ pts AS (
              o.kernel, o.isa, o.pattern, o.params, recipe, c.epochs
 )
 SELECT p.*, d.dense_s, d.dense_s / p.latency_s AS speedup,
+       b.best_dense, b.best_dense_s / p.latency_s AS speedup_best,
        p.flops_dense / nullif(p.flops_nonzero, 0) AS flops_speedup,
        coalesce(p.top1 > coalesce(max(p.top1) OVER (
            PARTITION BY p.machine_id, p.device, p.model, p.dataset, p.threads, p.batch
@@ -96,6 +106,7 @@ SELECT p.*, d.dense_s, d.dense_s / p.latency_s AS speedup,
            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), -1e308), false) AS on_frontier
 FROM pts AS p
 LEFT JOIN dense AS d USING (machine_id, device, model, threads, batch)
+LEFT JOIN best AS b USING (machine_id, device, model, threads, batch)
 ORDER BY p.model, p.machine_id, p.device, p.dataset, p.threads, p.batch, p.latency_s
 """
 

@@ -7,6 +7,10 @@ edit of an old one, so a file written by any earlier sparsebench can be brought 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from typing import Any
+
 import duckdb
 
 from results.connection import transaction
@@ -104,8 +108,34 @@ _ACCURACY_CI = [
     "ALTER TABLE measurements ADD COLUMN median_hi_s DOUBLE",
 ]
 
-# version -> DDL steps that bring a file from version-1 to version. Append only.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _JOB_TIMES, 4: _ACCURACY_CI}
+def _free_backend_names(con: duckdb.DuckDBPyConnection) -> None:
+    """Recreate ``measurements`` without the CHECK on ``backend`` (DuckDB cannot drop a
+    constraint): backends are a registry (torch_best, onnxruntime, openvino, ...), not a
+    fixed list. The table's own DDL is reused, so columns added by earlier steps stay."""
+    (sql,) = con.execute(
+        "SELECT sql FROM duckdb_tables() WHERE table_name = 'measurements' "
+        "AND schema_name = 'main' AND database_name = current_database()").fetchone()
+    sql = re.sub(r"CHECK\(\(backend IN \([^)]*\)\)\),?\s*", "", sql)
+    sql = sql.replace("CREATE TABLE measurements(", "CREATE TABLE measurements__v2(", 1)
+    for step in (sql, "INSERT INTO measurements__v2 SELECT * FROM measurements",
+                 "DROP TABLE measurements",
+                 "ALTER TABLE measurements__v2 RENAME TO measurements"):
+        con.execute(step).fetchall()
+
+
+# Whole-model engines: any registered backend name, the 99th percentile latency (tail
+# latency, as MLPerf single-stream and deepsparse.benchmark report it) and the arithmetic
+# precision the engine ran in ('fp32'; OpenVINO's default on AVX512_BF16 CPUs is 'bf16').
+_ENGINES = [
+    _free_backend_names,
+    "ALTER TABLE measurements ADD COLUMN p99_s DOUBLE",
+    "ALTER TABLE measurements ADD COLUMN precision VARCHAR",
+]
+
+# version -> DDL steps (SQL, or a function of the connection for what SQL cannot say)
+# that bring a file from version-1 to version. Append only.
+MIGRATIONS: dict[int, list[str | Callable[[duckdb.DuckDBPyConnection], None]]] = {
+    1: _V1, 2: _V2, 3: _JOB_TIMES, 4: _ACCURACY_CI, 5: _ENGINES}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 # Data tables in dependency order (referenced tables first): export and merge walk this.
@@ -160,13 +190,16 @@ def migrate(
     con: duckdb.DuckDBPyConnection,
     from_version: int,
     sparsebench: str,
-    migrations: dict[int, list[str]] = MIGRATIONS,
+    migrations: dict[int, list[Any]] = MIGRATIONS,
 ) -> None:
     """Apply every migration after ``from_version`` in one transaction (all or nothing)."""
     with transaction(con):
         for version in range(from_version + 1, max(migrations) + 1):
             for step in migrations[version]:
-                con.execute(step).fetchall()
+                if callable(step):
+                    step(con)
+                else:
+                    con.execute(step).fetchall()
             con.execute(
                 "INSERT INTO schema_version VALUES (?, timezone('UTC', now()), ?)",
                 [version, sparsebench],

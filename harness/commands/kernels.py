@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
-import math
 from typing import Any
 
+from harness.cli_args import (
+    add_run_arguments,
+    check_sweep_arguments,
+    csv_list,
+    num,
+    record_groups,
+)
 from harness.commands import register
 from harness.environment import openmp_env
 from harness.kernel_bench import (
@@ -23,71 +28,26 @@ COLUMNS = (("model", 12), ("layer", 22), ("shape", 24), ("level", 30), ("thr", 3
            ("ms", 9), ("x_dense", 7), ("x_torch", 7), ("peak", 5), ("status", 0))
 
 
-def _csv_list(kind: type) -> Any:
-    def parse(text: str) -> list:
-        try:
-            return [kind(item) for item in text.split(",") if item.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r}: give a comma-separated list of {kind.__name__}") from None
-    return parse
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", type=_csv_list(str), default=list(DEFAULT_MODELS),
+    parser.add_argument("--models", type=csv_list(str), default=list(DEFAULT_MODELS),
                         help="comma-separated zoo models (default: %(default)s)")
-    parser.add_argument("--patterns", type=_csv_list(str), default=list(DEFAULT_PATTERNS),
+    parser.add_argument("--patterns", type=csv_list(str), default=list(DEFAULT_PATTERNS),
                         help="comma-separated patterns (default: %(default)s)")
-    parser.add_argument("--sparsities", type=_csv_list(float),
+    parser.add_argument("--sparsities", type=csv_list(float),
                         default=list(DEFAULT_SPARSITIES),
                         help="requested sparsities; nm and cs map to the nearest level "
                              "(default: %(default)s)")
-    parser.add_argument("--threads", type=_csv_list(int), default=list(DEFAULT_THREADS),
-                        help="thread counts (default: %(default)s)")
-    parser.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
     parser.add_argument("--layers", type=int, default=None, metavar="N",
                         help="only the first N prunable layers of each model")
-    parser.add_argument("--budget", type=float, default=0.25, metavar="SECONDS",
-                        help="timing budget per measurement (default: %(default)s)")
-    parser.add_argument("--db", default=None, metavar="PATH",
-                        help="also write every row to this results database")
-    parser.add_argument("--csv", default=None, metavar="PATH",
-                        help="also write every row, with speedups, to this CSV file")
+    add_run_arguments(parser, DEFAULT_THREADS, budget=0.25)
 
 
 def _check(args: argparse.Namespace) -> None:
     import patterns
-    from patterns import models
 
-    for name in args.models:
-        models.model_info(name)  # ValueError naming the choices
-    known = set(patterns.available()) - {"dense"}
-    for name in args.patterns:
-        if name not in known:
-            raise ValueError(f"--patterns: unknown pattern {name!r}; choose from "
-                             f"{', '.join(sorted(known))}")
-    if not all(0 < s < 1 for s in args.sparsities):
-        raise ValueError(f"--sparsities {args.sparsities}: each must be in (0, 1)")
-    import kernels_c
-    from harness.paths import writable_file
-
-    if not args.threads or min(args.threads) < 1 or args.batch < 1 or args.budget <= 0:
-        raise ValueError("--threads, --batch and --budget must be positive")
-    if max(args.threads) > kernels_c.max_threads():
-        raise ValueError(f"--threads {max(args.threads)}: the C kernels take at most "
-                         f"{kernels_c.max_threads()}")
-    for flag, path in (("--csv", args.csv), ("--db", args.db)):
-        if path:
-            writable_file(path, flag)
-    kernels_c.build_info()  # build (or find) the kernels now: a bad cache fails here
+    check_sweep_arguments(args, set(patterns.available()) - {"dense"})
     if args.layers is not None and args.layers < 1:
         raise ValueError(f"--layers {args.layers}: give 1 or more")
-
-
-def _num(value: Any, spec: str, scale: float = 1.0) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return format(value * scale, spec)
 
 
 def _line(cells: dict[str, str]) -> str:
@@ -105,8 +65,8 @@ def _print_rows(df: Any) -> None:
             "shape": f"{r['out_channels']}x{r['in_channels']} {r['kernel_h']}x{r['kernel_w']} "
                      f"s{r['stride']} @{r['height']}",
             "level": f"{r['backend']}:{level}", "thr": str(r["threads"]),
-            "ms": _num(r["median_s"], ".3f", 1e3), "x_dense": _num(r["x_c_dense"], ".2f"),
-            "x_torch": _num(r["x_torch"], ".2f"), "peak": _num(r["peak_fraction"], ".0%"),
+            "ms": num(r["median_s"], ".3f", 1e3), "x_dense": num(r["x_c_dense"], ".2f"),
+            "x_torch": num(r["x_torch"], ".2f"), "peak": num(r["peak_fraction"], ".0%"),
             "status": r["status"] if r["status"] == "ok" else f"{r['status']}: {r['message']}",
         }), flush=True)
 
@@ -124,18 +84,6 @@ def _print_summary(df: Any) -> None:
           f"{openmp_env() or 'defaults'} (timings on a shared CPU are noisy)")
 
 
-def _open_store(path: str, args: argparse.Namespace) -> tuple[Any, str]:
-    import results
-    from harness.environment import capture_machine, capture_software, git_state
-
-    store = results.Store(path)
-    commit, dirty = git_state()
-    spec = json.dumps({k: v for k, v in vars(args).items() if not k.startswith("_")},
-                      sort_keys=True)
-    return store, store.begin_run("kernels", spec, capture_machine(), capture_software(),
-                                  commit, dirty, notes={"env": openmp_env()})
-
-
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -146,25 +94,16 @@ def run(args: argparse.Namespace) -> int:
     levels = sweep_levels(args.patterns, args.sparsities)
     peak = functools.cache(lambda threads: max(kernels_c.peak_gflops(threads)
                                                for _ in range(PEAK_PROBES)))
-    store, run_id = _open_store(args.db, args) if args.db else (None, None)
     print(_line({name: name for name, _ in COLUMNS}))
-    frames = []
-    status = "failed"
-    try:
-        for group in sweep(args.models, levels, args.threads, args.batch, args.budget,
-                           layer_limit=args.layers):
-            frame = with_speedups(group, peak)
-            _print_rows(frame)
-            frames.append(frame)
-            if store is not None:
-                store.add_rows(run_id, measurements=group)
-        status = "finished"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    finally:
-        if store is not None:
-            store.end_run(run_id, status)
+
+    def show(group: list) -> Any:
+        frame = with_speedups(group, peak)
+        _print_rows(frame)
+        return frame
+
+    frames = record_groups(sweep(args.models, levels, args.threads, args.batch, args.budget,
+                                 layer_limit=args.layers), show, "kernels", args, args.db,
+                           {"env": openmp_env()})
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if args.csv:
         df.to_csv(args.csv, index=False)

@@ -1,0 +1,185 @@
+"""The compiled whole-model path for the C kernels: trace once (torch.fx), fold batch norm,
+fuse each conv's residual add and ReLU / ReLU6 into its output (the C epilogue), pack every
+weight once and write every conv into a buffer allocated once per input shape.
+
+Activations stay in the kernels' own layout (contiguous NCHW float32) from the first conv
+to the last. Depthwise convs run on our depthwise kernel (bias and activation fused);
+convs no kernel of ours takes (grouped, non-square, dilated) run as torch convs with the
+same fused epilogue; max and global average pooling run on our C
+pooling; linear layers (the classifier, VGG's pruned fully connected layers) run on our
+kernels as 1x1 convs; flatten / dropout stay torch. The result is one ``nn.Module``
+forward (fx-generated code).
+The returned output lives in a reused buffer when the model ends with a conv.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from harness.compile.fuse import (
+    FusionCounts,
+    count_torch_ops,
+    fold_batch_norm,
+    fuse_epilogues,
+    replace_pooling,
+)
+
+
+def _square(conv: nn.Conv2d) -> bool:
+    return (conv.dilation == (1, 1) and conv.padding_mode == "zeros"
+            and isinstance(conv.padding, tuple) and conv.stride[0] == conv.stride[1]
+            and conv.padding[0] == conv.padding[1])
+
+
+def _is_depthwise(conv: nn.Conv2d) -> bool:
+    return conv.groups == conv.in_channels == conv.out_channels > 1
+
+
+class FusedConv(nn.Module):
+    """conv (+ bias) [+ residual] [-> relu|relu6] into a buffer kept between calls.
+
+    Runs on our sparse/dense kernel (groups = 1), our depthwise kernel (activation fused in
+    it), or, for any other conv (grouped, dilated, non-square), torch's conv.
+    """
+
+    def __init__(self, conv: nn.Conv2d, pattern: Any, act: str, threads: int) -> None:
+        super().__init__()
+        import kernels_c
+        from kernels_c.depthwise import DepthwiseConv
+
+        self.act, self.threads = act, threads
+        weight = conv.weight.detach().contiguous()
+        bias = None if conv.bias is None else conv.bias.detach().contiguous()
+        self.torch_conv = None
+        self.post_act = act  # what the epilogue still has to apply
+        if _square(conv) and conv.groups == 1:
+            self.kernel = kernels_c.prepare(weight, pattern=pattern, stride=conv.stride[0],
+                                            padding=conv.padding[0], bias=bias)
+            self.isa = self.kernel.isa
+        elif _square(conv) and _is_depthwise(conv):
+            self.kernel = DepthwiseConv(weight, bias, conv.stride[0], conv.padding[0], act)
+            self.isa, self.post_act = "depthwise-c", "none"
+        else:
+            self.kernel, self.isa = None, "torch"
+            self.torch_conv = (weight, bias, conv.stride, conv.padding, conv.dilation,
+                               conv.groups)
+        self._out: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        from kernels_c.epilogue import epilogue
+
+        x = x.contiguous()
+        if self.kernel is None:
+            y = F.conv2d(x, *self.torch_conv).contiguous()
+        else:
+            shape = self.kernel.out_shape(tuple(x.shape))
+            if self._out is None or tuple(self._out.shape) != shape:
+                self._out = torch.empty(shape, dtype=torch.float32)
+            y = self.kernel(x, self.threads, out=self._out)
+        if residual is not None or self.post_act != "none":
+            epilogue(y, None if residual is None else residual.contiguous(), self.post_act,
+                     self.threads)
+        return y
+
+
+class FusedLinear(nn.Module):
+    """A linear layer (+ bias) [+ residual] [-> relu|relu6] on our kernel as a 1x1 conv over
+    (N, in, 1, 1): a pruned classifier is packed in its pattern's format like a conv."""
+
+    def __init__(self, linear: nn.Linear, pattern: Any, act: str, threads: int) -> None:
+        super().__init__()
+        import kernels_c
+
+        self.act, self.threads = act, threads
+        weight = linear.weight.detach().reshape(*linear.weight.shape, 1, 1).contiguous()
+        bias = None if linear.bias is None else linear.bias.detach().contiguous()
+        self.kernel = kernels_c.prepare(weight, pattern=pattern, bias=bias)
+        self.isa = self.kernel.isa
+        self._out: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        from kernels_c.epilogue import epilogue
+
+        n, features = x.shape
+        shape = (n, self.kernel.packed.cout, 1, 1)
+        if self._out is None or tuple(self._out.shape) != shape:
+            self._out = torch.empty(shape, dtype=torch.float32)
+        y = self.kernel(x.contiguous().view(n, features, 1, 1), self.threads,
+                        out=self._out).view(n, -1)
+        if residual is not None or self.act != "none":
+            epilogue(y, None if residual is None else residual.contiguous(), self.act,
+                     self.threads)
+        return y
+
+
+class CPool(nn.Module):
+    """Our C max pooling or global average pooling into a buffer kept between calls."""
+
+    def __init__(self, kind: str, params: tuple[int, ...], threads: int) -> None:
+        super().__init__()
+        from kernels_c import pool
+
+        self.kind, self.params, self.threads = kind, params, threads
+        self.run = (functools.partial(pool.max_pool2d, kernel=params[0], stride=params[1],
+                                      padding=params[2]) if kind == "max"
+                    else pool.global_avg_pool)
+        self._out: torch.Tensor | None = None
+
+    def _shape(self, x: torch.Tensor) -> tuple[int, int, int, int]:
+        n, c, h, w = x.shape
+        if self.kind != "max":
+            return n, c, 1, 1
+        k, s, p = self.params
+        return n, c, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = self._shape(x)
+        if self._out is None or tuple(self._out.shape) != shape:
+            self._out = torch.empty(shape, dtype=torch.float32)
+        return self.run(x.contiguous(), threads=self.threads, out=self._out)
+
+
+class CompiledModel:
+    """A PreparedModel: the fused graph module, called on NCHW float32 CPU input."""
+
+    kernel = "c-compiled"
+    precision = "fp32"
+
+    def __init__(self, module: fx.GraphModule, note: str) -> None:
+        self.module, self.note = module, note
+        self.isa = ",".join(sorted({m.isa for m in module.modules()
+                                    if isinstance(m, FusedConv | FusedLinear)}))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.module(x)
+
+
+def compile_model(model: nn.Module, example: torch.Tensor, *, threads: int,
+                  layer_patterns: dict[str, Any], dense_pattern: Any) -> CompiledModel:
+    """``model`` (weights already masked; ``layer_patterns`` names each pruned conv's
+    pattern, the others run ``dense_pattern``) compiled for the C kernels; the buffers for
+    ``example``'s shape are allocated by one forward pass here."""
+    gm = fx.symbolic_trace(copy.deepcopy(model).eval().cpu())
+    counts = FusionCounts()
+    fold_batch_norm(gm, counts)
+
+    def make_layer(name: str, module: nn.Module, act: str, has_residual: bool) -> nn.Module:
+        fused = FusedLinear if isinstance(module, nn.Linear) else FusedConv
+        return fused(module, layer_patterns.get(name, dense_pattern), act, threads)
+
+    fuse_epilogues(gm, make_layer, counts)
+    replace_pooling(gm, lambda kind, params: CPool(kind, params, threads), counts)
+    count_torch_ops(gm, (FusedConv, FusedLinear, CPool), counts)
+    gm.graph.lint()
+    gm.delete_all_unused_submodules()
+    gm.recompile()
+    compiled = CompiledModel(gm, counts.describe())
+    compiled(example)  # allocates every buffer for this shape
+    return compiled

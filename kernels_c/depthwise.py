@@ -1,0 +1,65 @@
+"""Python wrapper of the C depthwise convolution (src/depthwise.c), bias and activation
+fused: ``prepare_depthwise(weight, ...)`` once, then ``conv(x, threads, out=...)``."""
+
+from __future__ import annotations
+
+import torch
+
+from .api import _check_tensor, _check_threads, _lib
+from .epilogue import ACTIVATIONS
+
+_ERRLEN = 256
+
+
+class DepthwiseConv:
+    """A depthwise conv (weight (C, 1, Kh, Kw)) with its bias and activation."""
+
+    kernel = "depthwise-c"
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, stride: int,
+                 padding: int, act: str) -> None:
+        _check_tensor(weight, "weight", 4)
+        if weight.shape[1] != 1:
+            raise ValueError(f"a depthwise weight is (C, 1, Kh, Kw), got {tuple(weight.shape)}")
+        if bias is not None:
+            _check_tensor(bias, "bias", 1)
+            if bias.shape[0] != weight.shape[0]:
+                raise ValueError(f"bias has {bias.shape[0]} entries, weight {weight.shape[0]}")
+        if act not in ACTIVATIONS:
+            raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
+        if stride < 1 or padding < 0:
+            raise ValueError(f"stride {stride} must be >= 1 and padding {padding} >= 0")
+        self.weight = weight.detach().contiguous().clone()
+        self.bias = None if bias is None else bias.detach().contiguous().clone()
+        self.stride, self.padding, self.act = stride, padding, act
+
+    def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        n, c, h, w = x_shape
+        _, _, kh, kw = self.weight.shape
+        return (n, c, (h + 2 * self.padding - kh) // self.stride + 1,
+                (w + 2 * self.padding - kw) // self.stride + 1)
+
+    def __call__(self, x: torch.Tensor, threads: int = 1, *,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
+        _check_tensor(x, "input x", 4)
+        _check_threads(threads)
+        if not x.is_contiguous() or x.shape[1] != self.weight.shape[0]:
+            raise ValueError(f"input x must be contiguous NCHW with {self.weight.shape[0]} "
+                             f"channels, got {tuple(x.shape)}")
+        shape = self.out_shape(tuple(x.shape))
+        if out is not None and (tuple(out.shape) != shape or not out.is_contiguous()
+                                or out.dtype != torch.float32):
+            raise ValueError(f"out must be a contiguous float32 {shape} tensor")
+        y = torch.empty(shape, dtype=torch.float32) if out is None else out
+        ffi, lib = _lib()
+        err = ffi.new("char[]", _ERRLEN)
+        f = "float *"
+        rc = lib.sb_depthwise_conv2d(
+            ffi.cast(f, x.data_ptr()), ffi.cast(f, self.weight.data_ptr()),
+            ffi.NULL if self.bias is None else ffi.cast(f, self.bias.data_ptr()),
+            ffi.cast(f, y.data_ptr()), x.shape[0], x.shape[1], x.shape[2], x.shape[3],
+            self.weight.shape[2], self.weight.shape[3], self.stride, self.padding,
+            ACTIVATIONS[self.act], threads, err, _ERRLEN)
+        if rc:
+            raise ValueError(f"kernels_c depthwise: {ffi.string(err).decode()}")
+        return y
