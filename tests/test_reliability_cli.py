@@ -102,11 +102,11 @@ spec = parse_spec('name = "t"\\nbackends = ["c"]\\nthreads = [2]\\n[timing]\\nwa
                   'min_repeats = 2\\nmax_repeats = 3\\nbudget_s = 0.01')
 store = results.Store(Path(sys.argv[1]))
 run_id = store.begin_run("t", "", samples.machine(), samples.software(), None, None)
-ctx = SweepContext(spec, store, run_id, Path(sys.argv[1]).parent, "m", "s",
+ctx = SweepContext(spec, run_id, Path(sys.argv[1]).parent, "m", "s",
                    {"c": BACKENDS["c"].build_info()})
 layer = prunable_layers("resnet20")[0]
 run_layer(LayerJob("resnet20", layer, "c", "cpu", 2, 1, "dense", "{}", 0.0, None), ctx)
-ctx.flush()
+store.add_rows(run_id, measurements=ctx.take().measurements)
 row = store.query("SELECT threads, status, message FROM measurements").iloc[0]
 print(json.dumps({"calls": calls, "threads": int(row.threads), "status": row.status,
                   "message": row.message}))
