@@ -13,12 +13,12 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_patterns_invariants import keep_order, weights  # pytest puts tests/ on sys.path
 
 import patterns
 from patterns.block import CRITERIA, filter_order
 from patterns.checkpoint import MAGIC, load_checkpoint, save_checkpoint
 from patterns.masks import count
-from tests.test_patterns_invariants import keep_order, weights
 
 SPARSITIES = [0.0, 0.3, 0.5, 0.75, 0.9]
 
