@@ -152,11 +152,11 @@ def test_code_fingerprint_changes_with_any_source_file(tmp_path):
 
 
 def test_a_ray_address_where_nothing_listens_is_refused_at_once(tmp_path, capsys):
-    from harness.executors.ray_local import free_ports
+    from harness.executors.ray_local import free_block
 
     spec = tmp_path / "s.toml"
     spec.write_text(SHAPES_ONLY)
-    address = f"127.0.0.1:{free_ports(1)[0]}"
+    address = f"127.0.0.1:{free_block(1)}"
     started = time.monotonic()
     code = main(["bench", "--spec", str(spec), "--out", str(tmp_path / "out"),
                  "--executor", "ray", "--ray-address", address, "--no-report"])
@@ -165,6 +165,27 @@ def test_a_ray_address_where_nothing_listens_is_refused_at_once(tmp_path, capsys
     assert len(err) == 1 and err[0].startswith(f"sparsebench: error: no Ray cluster answers "
                                                f"at {address}")
     assert not (tmp_path / "out").exists()
+
+
+def test_port_blocks_lie_below_the_ephemeral_range_and_never_overlap():
+    from harness.executors.ray_local import _ephemeral_low, free_block
+
+    taken: set[int] = set()
+    for _ in range(20):
+        first = free_block(46, taken)
+        block = set(range(first, first + 46))
+        assert not block & taken and max(block) < _ephemeral_low()
+        taken |= block
+
+
+def test_rays_port_clash_message_asks_for_another_start():
+    from harness.executors.ray_local import _CLASH
+
+    seen = ("ValueError: Ray component worker_ports is trying to use a port number 35773 "
+            "that is used by other components.")
+    assert _CLASH.search(seen)
+    assert _CLASH.search("OSError: [Errno 98] Address already in use")
+    assert not _CLASH.search("ValueError: --num-cpus must be an integer")
 
 
 def test_the_command_line_executor_wins_over_the_specs():

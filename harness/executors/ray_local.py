@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -29,10 +30,13 @@ from pathlib import Path
 from harness.executors.ray_cluster import LATENCY_RESOURCE
 
 START_TIMEOUT_S = 180.0
+START_ATTEMPTS = 3  # a port taken by another program between the probe and Ray's bind
 STOP_TIMEOUT_S = 30.0
 OBJECT_STORE_BYTES = 80 * 2**20  # Ray's floor is 75 MiB
 _STARTED = "Ray runtime started"
 _ADDRESS = re.compile(r"ray start --address='([^']+)'")
+_CLASH = re.compile(r"port .*(used by other components|already in use)|Address already in use",
+                    re.IGNORECASE)
 # each node's own ports, so that two clusters (or two nodes) never collide
 _PORT_OPTIONS = ("--node-manager-port", "--object-manager-port", "--metrics-export-port",
                  "--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
@@ -44,6 +48,10 @@ WORKER_PORTS = 40  # worker processes of one node bind in a range of this size
 CLIENT_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
 
+class _PortClash(RuntimeError):
+    """``ray start`` stopped because a port it was given is taken."""
+
+
 @dataclass(frozen=True)
 class NodeSpec:
     """One node: its CPUs and whether it may measure latency."""
@@ -52,23 +60,23 @@ class NodeSpec:
     latency: bool = True
 
 
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports free right now on 127.0.0.1."""
-    sockets = [socket.socket() for _ in range(count)]
+def _ephemeral_low() -> int:
+    """The first port the kernel hands out to outgoing connections (32768 if unknown)."""
     try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
-def _free_range(size: int) -> int:
-    """The first port of ``size`` consecutive ports that are free right now."""
-    for _ in range(50):
-        first = free_ports(1)[0]
-        if first + size > 65535:
+def free_block(size: int, avoid: set[int] | frozenset[int] = frozenset()) -> int:
+    """The first port of ``size`` consecutive ports free right now, below the kernel's
+    ephemeral range (there, Ray's own outgoing connections could take one between this
+    probe and the node's bind) and outside ``avoid``."""
+    high = _ephemeral_low() - size
+    rng = random.SystemRandom()
+    for _ in range(200):
+        first = rng.randrange(10000, high)
+        if avoid.intersection(range(first, first + size)):
             continue
         try:
             probes = [socket.create_server(("127.0.0.1", p)) for p in range(first, first + size)]
@@ -77,7 +85,7 @@ def _free_range(size: int) -> int:
         for probe in probes:
             probe.close()
         return first
-    raise RuntimeError(f"no {size} consecutive free ports found")
+    raise RuntimeError(f"no {size} consecutive free ports found below {high + size}")
 
 
 class LocalCluster:
@@ -96,6 +104,7 @@ class LocalCluster:
                     **CLIENT_ENV}
         self.address = ""
         self._procs: list[subprocess.Popen] = []
+        self._taken: set[int] = set()
 
     def __enter__(self) -> LocalCluster:
         try:
@@ -110,10 +119,26 @@ class LocalCluster:
         self.stop()
 
     def _start(self, index: int, node: NodeSpec) -> None:
+        """Start one node on a block of ports of its own; on a port clash (another
+        program bound one after the probe) start it again on a fresh block."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self._start_once(index, node)
+                return
+            except _PortClash:
+                if attempt == START_ATTEMPTS:
+                    raise
+                shutil.rmtree(self.root / f"node{index}", ignore_errors=True)
+
+    def _start_once(self, index: int, node: NodeSpec) -> None:
         head = index == 0
         options = _PORT_OPTIONS + (_HEAD_PORT_OPTIONS if head else ())
-        ports = free_ports(len(options))
-        first_worker = _free_range(WORKER_PORTS)
+        # one block per node: its own ports, then its workers' range; blocks of earlier
+        # nodes are avoided even where nothing is bound yet (workers bind lazily)
+        first = free_block(len(options) + WORKER_PORTS, self._taken)
+        self._taken.update(range(first, first + len(options) + WORKER_PORTS))
+        ports = range(first, first + len(options))
+        first_worker = first + len(options)
         resources = {LATENCY_RESOURCE: 1} if node.latency else {}
         command = [
             sys.executable, "-m", "ray.scripts.scripts", "start", "--block",
@@ -147,7 +172,8 @@ class LocalCluster:
             if _STARTED in text:
                 return text
             if proc.poll() is not None:
-                raise RuntimeError(f"ray start exited {proc.returncode}: {text[-2000:]}")
+                error = _PortClash if _CLASH.search(text) else RuntimeError
+                raise error(f"ray start exited {proc.returncode}: {text[-2000:]}")
             time.sleep(0.2)
         raise RuntimeError(f"ray start did not start within {START_TIMEOUT_S:.0f} s; see {log}")
 
