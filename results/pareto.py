@@ -1,7 +1,8 @@
 """The accuracy-latency Pareto frontier: one definition, one DuckDB query.
 
 Every reader of the frontier (``Store.pareto``, the summary ``sparsebench bench`` prints,
-the HTML report, ``db query``) runs ``pareto_sql``, so they show the same points:
+the HTML report, and ``db query`` through the view ``pareto_points``) runs ``pareto_sql``,
+so they show the same points:
 
 - A *point* is one configuration measured at model scope: (machine, device, model, data
   set, threads, batch, backend, kernel, isa, pattern and parameters, recipe, epochs), over
@@ -16,6 +17,8 @@ the HTML report, ``db query``) runs ``pareto_sql``, so they show the same points
 """
 
 from __future__ import annotations
+
+import duckdb
 
 # metric name -> checkpoints column holding it (higher is better)
 METRICS = {"top1": "top1", "top5": "top5"}
@@ -115,3 +118,13 @@ def pareto_sql(metric: str = "top1", *, frontier_only: bool = True) -> str:
         same_group=" AND ".join(f"q.{c} IS NOT DISTINCT FROM p.{c}" for c in GROUP),
         where="WHERE f.on_frontier" if frontier_only else "",
     )
+
+
+VIEW = "pareto_points"
+
+
+def create_view(con: duckdb.DuckDBPyConnection) -> None:
+    """Every point by top-1 with its ``on_frontier`` flag, as the temporary view
+    ``pareto_points`` (what ``sparsebench db query`` users select the frontier from)."""
+    con.execute(f"CREATE TEMP VIEW {VIEW} AS {pareto_sql('top1', frontier_only=False)}"
+                ).fetchall()
