@@ -70,12 +70,17 @@ points AS (
     FROM model_rows GROUP BY {point}
 ),
 scored AS (SELECT *, {metric_column} AS accuracy, '{metric}' AS metric FROM points),
-flagged AS (
-    SELECT p.*, p.accuracy IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM scored AS q
-        WHERE {same_group} AND q.latency_s <= p.latency_s AND q.accuracy >= p.accuracy
-          AND (q.latency_s < p.latency_s OR q.accuracy > p.accuracy)) AS on_frontier
-    FROM scored AS p
+flagged AS (  -- dominated: a point at least as fast is more accurate (1), or one strictly
+              -- faster is at least as accurate (2); peers in latency do not exclude a tie
+    SELECT *, accuracy IS NOT NULL
+        AND accuracy >= max(accuracy) OVER (
+            PARTITION BY {group} ORDER BY latency_s
+            RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+        AND accuracy > coalesce(max(accuracy) OVER (
+            PARTITION BY {group} ORDER BY latency_s
+            RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW EXCLUDE GROUP),
+            '-infinity'::DOUBLE) AS on_frontier
+    FROM scored
 )
 SELECT f.*, d.dense_s, d.dense_s / f.latency_s AS speedup,
        b.best_dense, b.best_dense_s / f.latency_s AS speedup_best,
@@ -115,7 +120,7 @@ def pareto_sql(metric: str = "top1", *, frontier_only: bool = True) -> str:
         per_checkpoint=_per_checkpoint(),
         metric_column=METRICS[metric],
         metric=metric,
-        same_group=" AND ".join(f"q.{c} IS NOT DISTINCT FROM p.{c}" for c in GROUP),
+        group=", ".join(GROUP),
         where="WHERE f.on_frontier" if frontier_only else "",
     )
 
