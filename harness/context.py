@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.plan import LayerJob, ModelJob, TrainJob, content_hash
+from harness.plan import LayerJob, ModelJob, TrainJob
 from harness.spec import SweepSpec
+from results.keys import measurement_key
 
 Job = TrainJob | LayerJob | ModelJob
 
@@ -101,9 +102,25 @@ def run_job(job: Job, ctx: SweepContext) -> JobOutput:
 
 
 def job_key(job: Job, ctx: SweepContext) -> str:
-    """The store key of a job's row: its configuration on this machine and software."""
+    """The store key of a job's row, known before it runs: a checkpoint's training job
+    key, or ``results.keys.measurement_key`` of the configuration the row will record (so
+    a row measured by the sweep, ``kernels --db`` or ``models`` has one key)."""
     if isinstance(job, TrainJob):
         return job.key
-    return content_hash({"job": repr(job), "machine": ctx.machine_id,
-                         "software": ctx.software_id,
-                         "build": ctx.build_info.get(job.backend, {}).get("source_hash")})
+    return measurement_key(job_configuration(job, ctx))
+
+
+def job_configuration(job: LayerJob | ModelJob, ctx: SweepContext) -> dict[str, Any]:
+    """The key columns of the row a latency job makes, on ``ctx``'s machine and software."""
+    source = job.source
+    weights = source or job  # a model job always measures a checkpoint
+    return {
+        "scope": "layer" if isinstance(job, LayerJob) else "model",
+        "model": weights.model, "layer": getattr(job, "layer", None),
+        "backend": job.backend, "device": job.device, "threads": job.threads,
+        "batch": job.batch, "checkpoint_key": source.key if source else None,
+        "pattern": weights.pattern, "pattern_params": weights.params_json,
+        "requested_sparsity": weights.requested_sparsity,
+        "kernel_source_hash": ctx.build_info.get(job.backend, {}).get("source_hash"),
+        "machine_id": ctx.machine_id, "software_id": ctx.software_id,
+    }  # fmt: skip

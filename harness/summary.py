@@ -21,24 +21,26 @@ def print_summary(summary: SweepSummary) -> None:
 
 
 def print_pareto(db_path: Path) -> None:
-    """Pareto points per model / device / threads / batch: pattern, top-1, latency, speedup."""
+    """The frontier's points (``results.pareto``, as the report shows them) per machine,
+    device, model, data set, threads and batch: pattern, top-1, latency, speedup."""
     import json
 
     import patterns
     import results
+    from results.pareto import GROUP
 
     frontier = results.Store(db_path).pareto()
     if frontier.empty:
         print("no Pareto points yet: the database has no model latency with accuracy")
         return
-    groups = ["machine_id", "model", "dataset", "device", "threads", "batch"]
-    for key, points in frontier.groupby(groups, sort=True):
-        header = dict(zip(groups, key, strict=True))
+    for key, points in frontier.groupby(list(GROUP), sort=True):
+        header = dict(zip(GROUP, key, strict=True))
         header["machine_id"] = header["machine_id"][:12]
         print("\n" + " ".join(f"{g}={v}" for g, v in header.items()))
         print(f"  {'backend':<7} {'pattern':<30} {'density':>7} {'top-1':>6} "
-              f"{'latency':>10} {'vs torch':>8}")
-        for _, p in points.sort_values("median_s").iterrows():
-            pattern = patterns.make(p["pattern"], **json.loads(p["pattern_params"])).describe()
-            print(f"  {p['backend']:<7} {pattern:<30} {p['actual_density']:>7.3f} "
-                  f"{p['top1']:>6.2f} {p['median_s'] * 1e3:>8.3f}ms {p['speedup']:>7.2f}x")
+              f"{'latency':>10} {'vs torch':>8} {'seeds':>5}")
+        for _, p in points.sort_values("latency_s").iterrows():
+            pattern = patterns.make(p["pattern"], **json.loads(p["params"])).describe()
+            print(f"  {p['backend']:<7} {pattern:<30} {p['density']:>7.3f} "
+                  f"{p['top1']:>6.2f} {p['latency_s'] * 1e3:>8.3f}ms {p['speedup']:>7.2f}x "
+                  f"{p['seeds']:>5}")

@@ -6,25 +6,23 @@ moves only a few thousand aggregated rows into pandas. The reports never write t
 
 Vocabulary used across the package:
 - a *target* is one (machine, device) pair: where a latency was measured;
-- a *point* is one configuration measured at model scope (target, model, data set, threads,
-  batch, backend, kernel, pattern and parameters, recipe, epochs) with its median latency
-  and the mean accuracy of the checkpoints it ran (one per seed);
+- a *point* is one configuration measured at model scope, and *on the frontier* as
+  ``results.pareto`` defines it (the one definition the CLI and ``db`` queries use too);
 - a point's *accuracy interval* is the 95 % Wilson interval of its checkpoints on their test
   images, widened to the Student-t interval of the mean over seeds where it has several; its
-  *latency interval* is the median over rows of each row's 95 % interval of the median;
-- a point is *on the frontier* when no point of the same (target, model, data set, threads,
-  batch) is at least as fast with at least the same top-1.
+  *latency interval* is the median over rows of each row's 95 % interval of the median.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 import pandas as pd
 
 from reports import significance
 from reports.fmt import pattern_label
+from results.pareto import pareto_sql
 from results.stats import t_quantile
 
 #: Rows per model in the per-layer table; the page says how many more the database holds.
@@ -38,7 +36,8 @@ class Queryable(Protocol):
 
 
 # One CTE normalises the measurements the pages read: 'ok' rows with a timing, tied to the
-# machine of their run, NULL kernel / params / isa replaced so that they group together.
+# machine that measured them (as the frontier's points are), NULL kernel / params / isa
+# replaced so that they group together.
 _OK = """
 ok AS (
     SELECT m.scope, m.model, m.layer, m.layer_kind, m.backend,
@@ -47,67 +46,16 @@ ok AS (
            m.actual_density, m.threads, m.batch, m.in_channels, m.out_channels, m.height,
            m.width, m.kernel_h, m.kernel_w, m.stride, m.padding, m.flops_dense,
            m.flops_nonzero, m.median_s, m.median_lo_s, m.median_hi_s, m.checkpoint_key,
-           r.machine_id, coalesce(m.precision, 'fp32') AS precision
-    FROM measurements AS m JOIN runs AS r ON r.run_id = m.run_id
+           m.machine_id, coalesce(m.precision, 'fp32') AS precision
+    FROM measurements AS m
     WHERE m.status = 'ok' AND m.median_s IS NOT NULL
 )"""
 
 _TARGETS_SQL = """
-SELECT DISTINCT m.device, r.machine_id, mc.hostname, mc.cpu_model, mc.gpu_name
-FROM measurements AS m JOIN runs AS r ON r.run_id = m.run_id
-LEFT JOIN machines AS mc ON mc.machine_id = r.machine_id
-ORDER BY r.machine_id, m.device
-"""
-
-_POINTS_SQL = f"""
-WITH {_OK},
-model_rows AS (SELECT * FROM ok WHERE scope = 'model'),
-dense AS (
-    SELECT machine_id, device, model, threads, batch, median(median_s) AS dense_s
-    FROM model_rows WHERE pattern = 'dense' AND backend = 'torch'
-    GROUP BY machine_id, device, model, threads, batch
-),
-best AS (  -- the fastest fp32 dense configuration, any backend or engine
-    SELECT machine_id, device, model, threads, batch, min(latency_s) AS best_dense_s,
-           arg_min(backend, latency_s) AS best_dense
-    FROM (SELECT machine_id, device, model, threads, batch, backend, kernel,
-                 median(median_s) AS latency_s
-          FROM model_rows WHERE pattern = 'dense' AND precision = 'fp32'
-          GROUP BY ALL)
-    GROUP BY machine_id, device, model, threads, batch
-),
-pts AS (
-    SELECT o.machine_id, o.device, o.model, coalesce(c.dataset, '') AS dataset, o.threads,
-           o.batch, o.backend, o.kernel, o.isa, o.pattern, o.params,
-           coalesce(c.recipe, '') AS recipe, c.epochs,
-           avg(coalesce(c.actual_density, o.actual_density)) AS density,
-           median(o.median_s) AS latency_s,
-           avg(c.top1) AS top1, stddev_samp(c.top1) AS top1_std,
-           avg(c.top5) AS top5, stddev_samp(c.top5) AS top5_std,
-           avg(c.top1_lo) AS top1_wlo, avg(c.top1_hi) AS top1_whi,
-           avg(c.top5_lo) AS top5_wlo, avg(c.top5_hi) AS top5_whi,
-           min(c.test_images) AS test_images,
-           list(DISTINCT c.checkpoint_key) FILTER (WHERE c.checkpoint_key IS NOT NULL)
-               AS checkpoint_keys,
-           count(DISTINCT c.seed) AS seeds,
-           median(o.median_lo_s) AS latency_lo_s, median(o.median_hi_s) AS latency_hi_s,
-           avg(o.flops_dense) AS flops_dense, avg(o.flops_nonzero) AS flops_nonzero,
-           count(*) AS rows
-    FROM model_rows AS o LEFT JOIN checkpoints AS c ON c.checkpoint_key = o.checkpoint_key
-    GROUP BY o.machine_id, o.device, o.model, dataset, o.threads, o.batch, o.backend,
-             o.kernel, o.isa, o.pattern, o.params, recipe, c.epochs
-)
-SELECT p.*, d.dense_s, d.dense_s / p.latency_s AS speedup,
-       b.best_dense, b.best_dense_s / p.latency_s AS speedup_best,
-       p.flops_dense / nullif(p.flops_nonzero, 0) AS flops_speedup,
-       coalesce(p.top1 > coalesce(max(p.top1) OVER (
-           PARTITION BY p.machine_id, p.device, p.model, p.dataset, p.threads, p.batch
-           ORDER BY p.latency_s, p.top1 DESC
-           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), -1e308), false) AS on_frontier
-FROM pts AS p
-LEFT JOIN dense AS d USING (machine_id, device, model, threads, batch)
-LEFT JOIN best AS b USING (machine_id, device, model, threads, batch)
-ORDER BY p.model, p.machine_id, p.device, p.dataset, p.threads, p.batch, p.latency_s
+SELECT DISTINCT m.device, m.machine_id, mc.hostname, mc.cpu_model, mc.gpu_name
+FROM measurements AS m
+LEFT JOIN machines AS mc ON mc.machine_id = m.machine_id
+ORDER BY m.machine_id, m.device
 """
 
 # Layer-scope rows: median per kernel configuration, then speedup over torch dense on the
@@ -219,19 +167,25 @@ ORDER BY r.started_at, r.run_id
 
 
 @dataclass(frozen=True)
-class ReportData:
-    """The aggregated frames every page is built from (see the module docstring)."""
+class Frames:
+    """The aggregated frames of the pages, for the whole store or for one model."""
 
-    runs: pd.DataFrame
-    machines: pd.DataFrame
-    software: pd.DataFrame
-    targets: pd.DataFrame
     points: pd.DataFrame
     kinds: pd.DataFrame
     layers: pd.DataFrame
     checkpoints: pd.DataFrame
     parents: pd.DataFrame
     correctness: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ReportData(Frames):
+    """The aggregated frames every page is built from (see the module docstring)."""
+
+    runs: pd.DataFrame
+    machines: pd.DataFrame
+    software: pd.DataFrame
+    targets: pd.DataFrame
     bits: significance.Bits
     measurement_rows: int
     checkpoint_rows: int
@@ -254,7 +208,7 @@ def load(store: Queryable) -> ReportData:
     """Run the report's queries against ``store`` and label the results for display."""
     targets = _label_targets(store.query(_TARGETS_SQL))
     checkpoints = store.query(_CHECKPOINTS_SQL)
-    points = store.query(_POINTS_SQL)
+    points = store.query(pareto_sql("top1", frontier_only=False))
     scale = _accuracy_scale(checkpoints)
     for frame in (points, checkpoints):
         for col in ("top1", "top1_std", "top5", "top5_std", "top1_wlo", "top1_whi",
@@ -332,16 +286,10 @@ def _with_labels(frame: pd.DataFrame, targets: pd.DataFrame | None) -> pd.DataFr
 
 
 @dataclass(frozen=True)
-class ModelData:
+class ModelData(Frames):
     """The rows of ``ReportData`` that belong to one model."""
 
     name: str
-    points: pd.DataFrame
-    kinds: pd.DataFrame
-    layers: pd.DataFrame
-    checkpoints: pd.DataFrame
-    parents: pd.DataFrame
-    correctness: pd.DataFrame
 
     @property
     def targets(self) -> list[str]:
@@ -355,5 +303,5 @@ def for_model(data: ReportData, model: str) -> ModelData:
     def rows(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[frame["model"] == model].reset_index(drop=True)
 
-    return ModelData(model, rows(data.points), rows(data.kinds), rows(data.layers),
-                     rows(data.checkpoints), rows(data.parents), rows(data.correctness))
+    return ModelData(name=model, **{f.name: rows(getattr(data, f.name))
+                                    for f in fields(Frames)})

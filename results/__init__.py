@@ -15,6 +15,8 @@ One DuckDB file holds everything sparsebench measures::
   sparsebench raise ValueError.
 - Keys: ``measurement_key`` / ``checkpoint_key`` hash the configuration (never the outcome),
   so re-running a job adds nothing; a stored failed measurement gives way to an 'ok' one.
+  Every writer keys measurements with ``measurement_key`` (``results/keys.py``).
+- Frontier: ``results/pareto.py`` is its one definition and SQL (CLI, report, ``db query``).
 - Uncertainty (``results.stats``): Wilson intervals of top-1 / top-5, per-image correctness
   bits and the exact McNemar test between checkpoints on the same test split, Student-t
   intervals of seed means, and intervals of latency ratios.

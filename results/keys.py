@@ -1,8 +1,15 @@
 """Content-hash keys: the same configuration always gets the same key, on any machine.
 
-A key is the sha256 of the canonical JSON of the *configuration* columns of a row, never of
-its outcome (timings, accuracy, status, run): measuring or training the same thing twice
+A key is the sha256 of the canonical values of the *configuration* columns of a row, never
+of its outcome (timings, accuracy, status, run): measuring or training the same thing twice
 produces the same key, so a re-run adds no duplicate and files from several machines merge.
+
+A measurement's key says what the row means, and nothing a writer happens to carry along:
+what ran (scope, model, layer, backend, device, threads, batch), on which weights (the
+checkpoint; for random weights, the pattern, its parameters and the requested sparsity),
+where (machine) and with what (software, the backend's kernel source hash). Every writer
+(the sweep, ``sparsebench kernels --db``, ``models``, a Ray node) keys its rows with
+``measurement_key``, so the same configuration measured by any of them is one row.
 """
 
 from __future__ import annotations
@@ -12,13 +19,16 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-# What the harness asks for (known before it measures), not what it got back.
+# What a measurement row means: known before anything is measured, so a sweep can tell
+# from a job alone whether its row is stored. Shapes, ISA and flags follow from these.
 MEASUREMENT_KEY_COLUMNS = (
-    "scope", "model", "layer", "backend", "device", "isa", "compile_flags",
-    "kernel_source_hash", "pattern", "pattern_params", "requested_sparsity", "threads",
-    "batch", "in_channels", "out_channels", "height", "width", "kernel_h", "kernel_w",
-    "stride", "padding", "checkpoint_key", "mask_hash", "machine_id", "software_id",
+    "scope", "model", "layer", "backend", "device", "threads", "batch", "checkpoint_key",
+    "pattern", "pattern_params", "requested_sparsity", "kernel_source_hash", "machine_id",
+    "software_id",
 )  # fmt: skip
+# A checkpoint fixes its weights: with a checkpoint_key these say nothing more (and a layer
+# the layer policy kept dense records 'dense' in a sparse checkpoint).
+WEIGHTS_OF_CHECKPOINT = ("pattern", "pattern_params", "requested_sparsity")
 CHECKPOINT_KEY_COLUMNS = (
     "model", "dataset", "pattern", "pattern_params", "requested_sparsity", "recipe",
     "recipe_params", "seed", "epochs",
@@ -111,8 +121,9 @@ def digest(kind: str, row: Mapping[str, Any], columns: tuple[str, ...]) -> str:
 
 
 def measurement_key(row: Mapping[str, Any]) -> str:
-    """The key of a measurement row (needs machine_id and software_id to be set)."""
-    return digest("measurement", row, MEASUREMENT_KEY_COLUMNS)
+    """The key of a measurement row or of a job's configuration given as its columns
+    (``MEASUREMENT_KEY_COLUMNS``; machine_id and software_id must be set)."""
+    return measurement_keys({c: [row.get(c)] for c in MEASUREMENT_KEY_COLUMNS}, 1)[0]
 
 
 def checkpoint_key(row: Mapping[str, Any]) -> str:
@@ -122,6 +133,12 @@ def checkpoint_key(row: Mapping[str, Any]) -> str:
 
 def measurement_keys(values: Mapping[str, Sequence[Any]], count: int) -> list[str]:
     """``measurement_key`` of many rows given column-wise (the bulk insert path)."""
+    trained = [isinstance(ck, str) for ck in values.get("checkpoint_key", [None] * count)]
+    if any(trained):  # NaN (pandas' missing value) is not a key
+        values = dict(values)
+        for column in WEIGHTS_OF_CHECKPOINT:
+            given = values.get(column, [None] * count)
+            values[column] = [None if t else v for t, v in zip(trained, given, strict=True)]
     return digest_columns("measurement", values, MEASUREMENT_KEY_COLUMNS, count)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 
 from results.connection import transaction
+from results.rekey import rekey_measurements
 
 FORMAT_MARKER = "sparsebench-results"
 
@@ -132,10 +133,15 @@ _ENGINES = [
     "ALTER TABLE measurements ADD COLUMN precision VARCHAR",
 ]
 
+# Measurements keyed by what they mean (``keys.measurement_key``): every stored row gets the
+# key of its configuration, rows that now repeat one are flagged (``results/rekey.py``).
+# Version 6 is the kernel-and-layout columns' step (another branch of issue 14).
+_REKEY = [rekey_measurements]
+
 # version -> DDL steps (SQL, or a function of the connection for what SQL cannot say)
 # that bring a file from version-1 to version. Append only.
 MIGRATIONS: dict[int, list[str | Callable[[duckdb.DuckDBPyConnection], None]]] = {
-    1: _V1, 2: _V2, 3: _JOB_TIMES, 4: _ACCURACY_CI, 5: _ENGINES}
+    1: _V1, 2: _V2, 3: _JOB_TIMES, 4: _ACCURACY_CI, 5: _ENGINES, 6: [], 7: _REKEY}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 # Data tables in dependency order (referenced tables first): export and merge walk this.

@@ -92,9 +92,11 @@ class Store:
 
     @contextmanager
     def _sandboxed(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection for user SQL: no other file reachable, flagged rows hidden."""
+        """A read-only connection for user SQL: no other file reachable, flagged rows hidden,
+        and the frontier's points as the view ``pareto_points`` (``results.pareto``)."""
         with connect(self.path, read_only=True, timeout=self.timeout, sandbox=True) as con:
             hide_invalid_rows(con)
+            pareto.create_view(con)
             con.execute("SET lock_configuration = true").fetchall()
             yield con
 
@@ -327,8 +329,9 @@ class Store:
         return self._table("software", "software_id")
 
     def pareto(self, metric: str = "top1", *, frontier_only: bool = True) -> pd.DataFrame:
-        """Accuracy-up / latency-down frontier per (machine, model, dataset, device, threads,
-        batch). ``frontier_only=False`` returns every point with its ``on_frontier`` flag."""
+        """The frontier's points by ``metric`` (``results.pareto``: the one definition the
+        CLI summary, the report and ``db query``'s ``pareto_points`` view share).
+        ``frontier_only=False`` returns every point with its ``on_frontier`` flag."""
         return self.query(pareto.pareto_sql(metric, frontier_only=frontier_only))
 
     def export(self, out_dir: str | Path, fmt: str = "parquet") -> list[Path]:

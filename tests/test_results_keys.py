@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -28,10 +29,37 @@ def test_same_configuration_same_key_despite_outcome():
 @pytest.mark.parametrize(
     "column, other",
     [("threads", 2), ("batch", 8), ("pattern_params", {"n": 1, "m": 4}), ("machine_id", "x"),
-     ("software_id", "y"), ("requested_sparsity", 0.75), ("mask_hash", "z"), ("layer", "c1")],
+     ("software_id", "y"), ("requested_sparsity", 0.75), ("checkpoint_key", "c" * 64),
+     ("kernel_source_hash", "h"), ("backend", "torch"), ("device", "cuda"), ("layer", "c1")],
 )  # fmt: skip
 def test_configuration_change_changes_key(column, other):
     assert results.measurement_key(_row()) != results.measurement_key(_row(**{column: other}))
+
+
+@pytest.mark.parametrize(
+    "column, other",
+    [("mask_hash", "z"), ("isa", "avx2"), ("compile_flags", "-O2"), ("in_channels", 7),
+     ("kernel", "nm-scalar"), ("layer_kind", "1x1"), ("precision", "bf16")],
+)  # fmt: skip
+def test_what_follows_from_the_configuration_is_not_keyed(column, other):
+    """Shapes, ISA, flags and what a kernel reports follow from the configuration: a writer
+    that records them (or not) gets the same key as one that does not."""
+    assert results.measurement_key(_row()) == results.measurement_key(_row(**{column: other}))
+
+
+def test_a_checkpoint_fixes_the_weights():
+    """With a checkpoint the pattern columns say nothing more (a layer the policy kept
+    dense records 'dense' in a sparse checkpoint): the key follows the checkpoint."""
+    trained = _row(checkpoint_key="c" * 64)
+    as_dense = _row(checkpoint_key="c" * 64, pattern="dense", pattern_params={},
+                    requested_sparsity=0.0)
+    assert results.measurement_key(trained) == results.measurement_key(as_dense)
+    assert results.measurement_key(_row()) != results.measurement_key(
+        _row(pattern="dense", pattern_params={}, requested_sparsity=0.0))
+    frame = pd.DataFrame([trained, _row(), as_dense])  # NaN checkpoint keys from pandas
+    columns = {c: frame[c].tolist() for c in keys.MEASUREMENT_KEY_COLUMNS if c in frame}
+    assert keys.measurement_keys(columns, 3) == [
+        results.measurement_key(r) for r in (trained, _row(), as_dense)]
 
 
 def test_value_spellings_share_a_key():

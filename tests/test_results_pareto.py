@@ -65,7 +65,7 @@ def test_all_points_carry_the_flag_and_speedup(store):
     }  # fmt: skip
     assert one.speedup["nm"] == pytest.approx(0.010 / 0.006)
     assert one.speedup["dense"] == pytest.approx(1.0)
-    assert one.dense_median_s.unique().tolist() == [pytest.approx(0.010)]
+    assert one.dense_s.unique().tolist() == [pytest.approx(0.010)]
     assert set(points.dataset) == {"fashion-mnist"}
 
 

@@ -86,7 +86,8 @@ def _merge(args: argparse.Namespace) -> int:
 
 def _configure_query(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sql", help="read-only SQL over machines, software, runs, "
-                        "checkpoints, measurements")  # fmt: skip
+                        "checkpoints, measurements, and pareto_points (every Pareto point "
+                        "with its on_frontier flag, as the report shows them)")  # fmt: skip
     parser.add_argument("--format", choices=_OUTPUT_FORMATS, default="table")
     _db_option(parser)
 
