@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.plan import LayerJob, ModelJob, TrainJob, content_hash
 from harness.spec import SweepSpec
+from sparsebench.registry import Registry
 
 Job = TrainJob | LayerJob | ModelJob
 
@@ -70,17 +71,12 @@ class SweepContext:
 
 
 JobFunction = Callable[[Any, SweepContext], None]
-EXECUTORS: dict[type, JobFunction] = {}
+EXECUTORS: Registry[type, JobFunction] = Registry("job type")
 
 
 def executor(job_type: type) -> Callable[[JobFunction], JobFunction]:
     """Register the function that runs jobs of ``job_type``."""
-
-    def register(fn: JobFunction) -> JobFunction:
-        EXECUTORS[job_type] = fn
-        return fn
-
-    return register
+    return EXECUTORS.register(job_type)
 
 
 def utc_now() -> datetime:

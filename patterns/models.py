@@ -17,6 +17,8 @@ import torch
 import torchvision.models as tvm
 from torch import nn
 
+from sparsebench.registry import Registry
+
 Family = Literal["resnet", "vgg", "mobilenet"]
 Builder = Callable[[int, int], nn.Module]  # (num_classes, in_channels) -> model
 
@@ -36,16 +38,14 @@ class _Entry:
     build: Builder
 
 
-_REGISTRY: dict[str, _Entry] = {}
+MODELS: Registry[str, _Entry] = Registry("model")
 
 
 def register(name: str, *, family: Family, input_size: int) -> Callable[[Builder], Builder]:
     """Decorator adding ``build(num_classes, in_channels) -> nn.Module`` to the zoo as ``name``."""
 
     def decorate(build: Builder) -> Builder:
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is registered twice; pick another name")
-        _REGISTRY[name] = _Entry(ModelInfo(name, family, input_size), build)
+        MODELS.add(name, _Entry(ModelInfo(name, family, input_size), build))
         return build
 
     return decorate
@@ -53,24 +53,17 @@ def register(name: str, *, family: Family, input_size: int) -> Callable[[Builder
 
 def available_models() -> list[str]:
     """Names accepted by :func:`create_model`, in registration order."""
-    return list(_REGISTRY)
-
-
-def _entry(name: str) -> _Entry:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(_REGISTRY)}") from None
+    return list(MODELS)
 
 
 def model_info(name: str) -> ModelInfo:
     """Family and native input size of model ``name`` (ValueError for an unknown name)."""
-    return _entry(name).info
+    return MODELS[name].info
 
 
 def create_model(name: str, *, num_classes: int = 10, in_channels: int = 3) -> nn.Module:
     """Build a freshly initialised model (no pretrained weights) for the given classes/channels."""
-    entry = _entry(name)
+    entry = MODELS[name]
     for arg, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{arg} must be a positive integer, got {value!r}")

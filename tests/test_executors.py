@@ -134,23 +134,6 @@ def test_progress_counts_epochs_per_phase_and_leaves_stored_jobs_out():
     progress.close()
 
 
-def test_code_fingerprint_changes_with_any_source_file(tmp_path):
-    import shutil
-
-    from harness.executors.fingerprint import PACKAGES, PROJECT_ROOT, code_fingerprint
-
-    for package in PACKAGES:
-        shutil.copytree(PROJECT_ROOT / package, tmp_path / package,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    assert code_fingerprint(tmp_path) == code_fingerprint(PROJECT_ROOT)
-    (tmp_path / "patterns" / "__pycache__").mkdir(exist_ok=True)
-    (tmp_path / "patterns" / "__pycache__" / "x.py").write_text("# a cache, not code")
-    assert code_fingerprint(tmp_path) == code_fingerprint(PROJECT_ROOT)
-    with (tmp_path / "harness" / "plan.py").open("a") as f:
-        f.write("\n# changed\n")
-    assert code_fingerprint(tmp_path) != code_fingerprint(PROJECT_ROOT)
-
-
 def test_a_ray_address_where_nothing_listens_is_refused_at_once(tmp_path, capsys):
     from harness.executors.ray_local import free_block
 
