@@ -7,6 +7,7 @@ import time
 
 import duckdb
 import pytest
+from specs import sweep_toml
 
 import results
 from harness.cli import main
@@ -16,26 +17,10 @@ from harness.progress import Progress
 from harness.spec import TrainSpec, parse_spec
 from results import schema
 
-SHAPES_ONLY = """
-name = "shapes"
-models = []
-backends = ["torch", "c"]
-threads = [1]
-
-[timing]
-warmup = 1
-min_repeats = 2
-max_repeats = 5
-budget_s = 0.01
-
-[latency]
-shape_models = ["resnet20"]
-shape_sparsities = [0.5]
-
-[[patterns]]
-name = "nm"
-sparsities = [0.5]
-"""
+SHAPES_ONLY = sweep_toml(
+    "shapes", [{"name": "nm", "sparsities": [0.5]}], models=[],
+    timing={"target_rel_ci": 0.03},
+    latency={"shape_models": ["resnet20"], "shape_sparsities": [0.5]})
 
 
 def test_local_rows_record_when_each_job_ran_on_the_runs_machine(tmp_path):
