@@ -62,13 +62,8 @@ def backend(name: str, *, devices: tuple[str, ...], exploits_sparsity: bool,
             availability: Callable[[], tuple[bool, str]],
             build_info: Callable[[], dict[str, Any]]) -> Callable:
     """Register the decorated ``prepare(weight, *, pattern, stride, padding, bias, device)``."""
-
-    def register(prepare: Callable[..., PreparedConv]) -> Callable[..., PreparedConv]:
-        BACKENDS.add(name, Backend(name, devices, exploits_sparsity, availability, prepare,
-                                   build_info))
-        return prepare
-
-    return register
+    return BACKENDS.register(name, entry=lambda prepare: Backend(
+        name, devices, exploits_sparsity, availability, prepare, build_info))
 
 
 def _cuda_device() -> tuple[bool, str]:

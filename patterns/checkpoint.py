@@ -45,6 +45,13 @@ VERSION = 1
 _DIGEST = 32
 
 
+def _meta(key: str, *, optional: bool = False) -> property:
+    """A read-only attribute: ``meta[key]`` (None when ``optional`` and absent)."""
+    if optional:
+        return property(lambda self: self.meta.get(key), doc=f"meta[{key!r}] or None")
+    return property(lambda self: self.meta[key], doc=f"meta[{key!r}]")
+
+
 @dataclass
 class Checkpoint:
     """A loaded (verified) checkpoint: ``state_dict`` holds the masked weights."""
@@ -65,29 +72,12 @@ class Checkpoint:
         pattern, orders = self.pattern(), self.orders
         return {name: pattern.with_order(orders.get(name)) for name in self.masks}
 
-    @property
-    def model(self) -> str:
-        return self.meta["model"]
-
-    @property
-    def dataset(self) -> str:
-        return self.meta["dataset"]
-
-    @property
-    def top1(self) -> float | None:
-        return self.meta.get("top1")
-
-    @property
-    def top5(self) -> float | None:
-        return self.meta.get("top5")
-
-    @property
-    def mask_hash(self) -> str:
-        return self.meta["mask_hash"]
-
-    @property
-    def weights_hash(self) -> str:
-        return self.meta["weights_hash"]
+    model = _meta("model")
+    dataset = _meta("dataset")
+    top1 = _meta("top1", optional=True)
+    top5 = _meta("top5", optional=True)
+    mask_hash = _meta("mask_hash")
+    weights_hash = _meta("weights_hash")
 
     def pattern(self):
         """The ``patterns.Pattern`` the masks follow."""

@@ -202,12 +202,7 @@ DATASETS: Registry[str, _Entry] = Registry("data set")
 
 def register(info: DatasetInfo) -> Callable[[Loader], Loader]:
     """Decorator adding ``load(root, augment, download) -> _Source`` as ``info.name``."""
-
-    def decorate(load: Loader) -> Loader:
-        DATASETS.add(info.name, _Entry(info, load))
-        return load
-
-    return decorate
+    return DATASETS.register(info.name, entry=lambda load: _Entry(info, load))
 
 
 def available_datasets() -> list[str]:

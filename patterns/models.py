@@ -43,12 +43,8 @@ MODELS: Registry[str, _Entry] = Registry("model")
 
 def register(name: str, *, family: Family, input_size: int) -> Callable[[Builder], Builder]:
     """Decorator adding ``build(num_classes, in_channels) -> nn.Module`` to the zoo as ``name``."""
-
-    def decorate(build: Builder) -> Builder:
-        MODELS.add(name, _Entry(ModelInfo(name, family, input_size), build))
-        return build
-
-    return decorate
+    info = ModelInfo(name, family, input_size)
+    return MODELS.register(name, entry=lambda build: _Entry(info, build))
 
 
 def available_models() -> list[str]:
@@ -99,24 +95,20 @@ def _replace_stem(model: nn.Module, in_channels: int, stride: int | None = None)
 # --- torchvision ImageNet models (224 px) ----------------------------------------------------
 
 
-@register("resnet18", family="resnet", input_size=224)
-def _resnet18(num_classes: int, in_channels: int) -> nn.Module:
-    return _replace_stem(tvm.resnet18(weights=None, num_classes=num_classes), in_channels)
+def _torchvision(name: str, family: Family) -> None:
+    """Register torchvision's ``name`` (no pretrained weights) with its stem fitted to the
+    input channels."""
+    build_tv = getattr(tvm, name)
+
+    def build(num_classes: int, in_channels: int) -> nn.Module:
+        return _replace_stem(build_tv(weights=None, num_classes=num_classes), in_channels)
+
+    register(name, family=family, input_size=224)(build)
 
 
-@register("resnet50", family="resnet", input_size=224)
-def _resnet50(num_classes: int, in_channels: int) -> nn.Module:
-    return _replace_stem(tvm.resnet50(weights=None, num_classes=num_classes), in_channels)
-
-
-@register("vgg16_bn", family="vgg", input_size=224)
-def _vgg16_bn(num_classes: int, in_channels: int) -> nn.Module:
-    return _replace_stem(tvm.vgg16_bn(weights=None, num_classes=num_classes), in_channels)
-
-
-@register("mobilenet_v2", family="mobilenet", input_size=224)
-def _mobilenet_v2(num_classes: int, in_channels: int) -> nn.Module:
-    return _replace_stem(tvm.mobilenet_v2(weights=None, num_classes=num_classes), in_channels)
+for _name, _family in (("resnet18", "resnet"), ("resnet50", "resnet"), ("vgg16_bn", "vgg"),
+                       ("mobilenet_v2", "mobilenet")):
+    _torchvision(_name, _family)
 
 
 # --- CIFAR-style ResNet (He et al. 2016, section 4.2) ----------------------------------------

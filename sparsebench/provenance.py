@@ -100,7 +100,8 @@ def code_state(root: Path = PROJECT_ROOT) -> CodeState:
 # --------------------------------------------------------------------------- software
 
 
-def _version(package: str) -> str | None:
+def package_version(package: str) -> str | None:
+    """The installed version of distribution ``package``; None when it is not installed."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -135,13 +136,13 @@ def software_versions() -> dict[str, Any]:
     compiler, the CUDA toolkit (nvcc) and torch's CUDA, and sparsebench itself (None when
     it is not installed as a distribution)."""
     software: dict[str, Any] = {"python": platform.python_version()}
-    software.update({package: _version(package) for package in _VERSIONED})
+    software.update({package: package_version(package) for package in _VERSIONED})
     software.update(
         {
             "compiler": _compiler(),
             "cuda": _nvcc(),
             "torch_cuda": _torch_cuda(),
-            "sparsebench": _version("sparsebench"),
+            "sparsebench": package_version("sparsebench"),
             "python_implementation": platform.python_implementation(),
         }
     )

@@ -54,12 +54,14 @@ class Registry(Mapping[K, V], Generic[K, V]):
         self._entries[name] = entry
         return entry
 
-    def register(self, *names: K) -> Callable[[T], T]:
-        """Decorator: register the decorated object itself under each of ``names``."""
+    def register(self, *names: K, entry: Callable[[T], V] | None = None
+                 ) -> Callable[[T], T]:
+        """Decorator: register the decorated object -- or ``entry(obj)``, a record holding
+        it -- under each of ``names``; the object itself is returned unchanged."""
 
         def decorate(obj: T) -> T:
             for name in names:
-                self.add(name, obj)  # type: ignore[arg-type]
+                self.add(name, obj if entry is None else entry(obj))  # type: ignore[arg-type]
             return obj
 
         return decorate
