@@ -22,13 +22,16 @@ from pathlib import Path
 
 import results
 from harness.executors.ray_local import CLIENT_ENV, LocalCluster, NodeSpec
-from tests.specs import sweep_toml
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def spec_text(train_subset: int) -> str:
     """Two seeds of dense + cs + nm children, trained on ``train_subset`` images each."""
+    if str(REPO / "tests") not in sys.path:  # the tests' spec writer, tests/specs.py (not
+        sys.path.append(str(REPO / "tests"))  # installed; imported here, not when asv scans)
+    from specs import sweep_toml
+
     return sweep_toml("executors-bench", [{"name": "cs", "sparsities": [0.5]},
                                           {"name": "nm", "sparsities": [0.5]}],
                       seeds=[0, 1], train={"dense_epochs": 2,

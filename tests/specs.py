@@ -1,8 +1,8 @@
 """Sweep specs (TOML text) for the tests and benchmarks: the tiny training and quick timing
 settings live here once, and each caller names only what it changes.
 
-    from specs import sweep_toml             # in tests (pytest puts tests/ on sys.path)
-    from tests.specs import sweep_toml       # in benchmarks (the repository on sys.path)
+    from specs import sweep_toml     # pytest puts tests/ on sys.path; a benchmark script
+                                     # adds it (benchmarks/bench_executors.py)
     text = sweep_toml("t", [{"name": "nm", "sparsities": [0.5]}], backends=["c"])
 """
 
