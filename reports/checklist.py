@@ -17,6 +17,7 @@ import pandas as pd
 
 from reports.data import PARENT_KEYS, ModelData
 from reports.fmt import pct, times
+from sparsebench.registry import Registry
 
 MET, NOT_MET, NOT_SHOWN = "met", "not met", "not shown"
 
@@ -29,20 +30,17 @@ class Check:
     detail: str
 
 
-CHECKS: list[tuple[str, Callable[[ModelData], tuple[str, str]]]] = []
+CHECKS: Registry[str, Callable[[ModelData], tuple[str, str]]] = Registry("checklist item")
 
 
 def check(title: str) -> Callable[[Callable[[ModelData], tuple[str, str]]], Callable]:
     """Register a checklist item; the function returns (status, detail)."""
-    def register(fn: Callable[[ModelData], tuple[str, str]]) -> Callable:
-        CHECKS.append((title, fn))
-        return fn
-    return register
+    return CHECKS.register(title)
 
 
 def evaluate(model: ModelData) -> list[Check]:
     """Every registered item, in registration order, for one model."""
-    return [Check(title, *fn(model)) for title, fn in CHECKS]
+    return [Check(title, *fn(model)) for title, fn in CHECKS.items()]
 
 
 def _accuracy_rows(model: ModelData) -> pd.DataFrame:

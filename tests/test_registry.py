@@ -59,10 +59,11 @@ def _register_again() -> dict[str, object]:
     import kernels_cuda.launch
     import kernels_cuda.packing
     import patterns
-    from harness import backends, commands, context, executors, plan
+    from harness import backends, commands, context, executors, plan, spec_checks
     from patterns import data, models
     from patterns.training import recipe
     from patterns.training.recipes import gmp
+    from reports import checklist, missing
 
     def same(fn):
         return lambda: fn(lambda *a, **k: None)
@@ -82,6 +83,9 @@ def _register_again() -> dict[str, object]:
         "CUDA packer": same(kernels_cuda.packing.packer("nm")),
         "CUDA kernel family": same(kernels_cuda.packing.unpacker(
             next(iter(kernels_cuda.packing.UNPACKERS)))),
+        "spec check": lambda: spec_checks.check(next(iter(spec_checks.CHECKS.values()))),
+        "checklist item": same(checklist.check(next(iter(checklist.CHECKS)))),
+        "detector": lambda: missing.detector(next(iter(missing.DETECTORS.values()))),
         "CUDA launch": same(kernels_cuda.launch.builder(next(iter(kernels_cuda.launch.BUILDERS)),
                                                         str)),
     }
