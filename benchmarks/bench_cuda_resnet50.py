@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import kernels_cuda
     import patterns
+    from sparsebench import provenance
 
     if not torch.cuda.is_available():
         print("bench_cuda_resnet50: no CUDA GPU visible to torch; run it on a GPU machine",
@@ -347,7 +348,10 @@ def main(argv: list[str] | None = None) -> int:
         writer = csv.DictWriter(fh, list(summary[0]) if summary else ["batch"])
         writer.writeheader()
         writer.writerows(summary)
-    info = {"build_info": kernels_cuda.build_info(), "torch": torch.__version__,
+    code = provenance.code_state()
+    info = {"build_info": kernels_cuda.build_info(), "software": provenance.software_versions(),
+            "git_commit": code.commit, "git_dirty": code.dirty,
+            "code_fingerprint": code.fingerprint,
             "cudnn": torch.backends.cudnn.version(), "device": device,
             "shapes": len(shapes), "args": {k: str(v) for k, v in vars(args).items()}}
     args.out.with_suffix(".json").write_text(json.dumps(info, indent=2))

@@ -24,40 +24,23 @@ import results
 from harness.executors.ray_local import CLIENT_ENV, LocalCluster, NodeSpec
 
 REPO = Path(__file__).resolve().parents[1]
-SPEC = """
-name = "executors-bench"
-dataset = "fashion-mnist"
-models = ["resnet20"]
-seeds = [0, 1]
-backends = ["torch", "c"]
-threads = [1]
 
-[train]
-dense_epochs = 2
-epochs = 1
-batch_size = 64
-train_subset = {train_subset}
-test_subset = 500
-threads = 1
 
-[timing]
-warmup = 2
-min_repeats = 20
-max_repeats = 200
-budget_s = 0.05
+def spec_text(train_subset: int) -> str:
+    """Two seeds of dense + cs + nm children, trained on ``train_subset`` images each."""
+    if str(REPO / "tests") not in sys.path:  # the tests' spec writer, tests/specs.py (not
+        sys.path.append(str(REPO / "tests"))  # installed; imported here, not when asv scans)
+    from specs import sweep_toml
 
-[latency]
-layers = true
-model = true
+    return sweep_toml("executors-bench", [{"name": "cs", "sparsities": [0.5]},
+                                          {"name": "nm", "sparsities": [0.5]}],
+                      seeds=[0, 1], train={"dense_epochs": 2,
+                      "train_subset": train_subset, "test_subset": 500},
+                      timing={"warmup": 2, "min_repeats": 20, "max_repeats": 200,
+                              "budget_s": 0.05, "target_rel_ci": 0.03},
+                      latency={"layers": True, "model": True})
 
-[[patterns]]
-name = "cs"
-sparsities = [0.5]
 
-[[patterns]]
-name = "nm"
-sparsities = [0.5]
-"""
 OVERLAPS = """
 SELECT count(*) AS n FROM measurements a JOIN measurements b
   ON a.machine_id = b.machine_id AND a.measurement_key < b.measurement_key
@@ -70,7 +53,7 @@ def run(out: Path, train_subset: int, *executor: str) -> float:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     spec = out / "spec.toml"
-    spec.write_text(SPEC.format(train_subset=train_subset))
+    spec.write_text(spec_text(train_subset))
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "harness", "bench", "--spec", str(spec), "--out",
                     str(out), "--no-report", "--no-progress", *executor], check=True,

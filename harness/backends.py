@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sparsebench.registry import Registry
+
 
 class PreparedConv(Protocol):
     """``threads_used``: the thread count the last call actually ran on, as the kernel
@@ -53,20 +55,15 @@ class Backend:
     tolerance: float | None = None  # max relative error allowed; None: the fp32 tolerance
 
 
-BACKENDS: dict[str, Backend] = {}
+BACKENDS: Registry[str, Backend] = Registry("backend")
 
 
 def backend(name: str, *, devices: tuple[str, ...], exploits_sparsity: bool,
             availability: Callable[[], tuple[bool, str]],
             build_info: Callable[[], dict[str, Any]]) -> Callable:
     """Register the decorated ``prepare(weight, *, pattern, stride, padding, bias, device)``."""
-
-    def register(prepare: Callable[..., PreparedConv]) -> Callable[..., PreparedConv]:
-        BACKENDS[name] = Backend(name, devices, exploits_sparsity, availability, prepare,
-                                 build_info)
-        return prepare
-
-    return register
+    return BACKENDS.register(name, entry=lambda prepare: Backend(
+        name, devices, exploits_sparsity, availability, prepare, build_info))
 
 
 def _cuda_device() -> tuple[bool, str]:

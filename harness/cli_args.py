@@ -75,14 +75,12 @@ def open_store(path: str, command: str, args: argparse.Namespace,
                notes: dict[str, Any]) -> tuple[Any, str]:
     """The results store at ``path`` and a new run of ``command`` with ``args`` as its spec."""
     import results
-    from harness.environment import capture_machine, capture_software, git_state
+    from harness.environment import begin_run
 
     store = results.Store(path)
-    commit, dirty = git_state()
     spec = json.dumps({k: v for k, v in vars(args).items() if not k.startswith("_")},
                       sort_keys=True)
-    return store, store.begin_run(command, spec, capture_machine(), capture_software(),
-                                  commit, dirty, notes=notes)
+    return store, begin_run(store, command, spec, notes)[0]
 
 
 def record_groups(groups: Iterable[list[dict[str, Any]]], show: Callable[[list], Any],

@@ -17,6 +17,7 @@ from typing import Any
 from harness.plan import LayerJob, ModelJob, TrainJob
 from harness.spec import SweepSpec
 from results.keys import measurement_key
+from sparsebench.registry import Registry
 
 Job = TrainJob | LayerJob | ModelJob
 
@@ -71,17 +72,12 @@ class SweepContext:
 
 
 JobFunction = Callable[[Any, SweepContext], None]
-EXECUTORS: dict[type, JobFunction] = {}
+EXECUTORS: Registry[type, JobFunction] = Registry("job type")
 
 
 def executor(job_type: type) -> Callable[[JobFunction], JobFunction]:
     """Register the function that runs jobs of ``job_type``."""
-
-    def register(fn: JobFunction) -> JobFunction:
-        EXECUTORS[job_type] = fn
-        return fn
-
-    return register
+    return EXECUTORS.register(job_type)
 
 
 def utc_now() -> datetime:

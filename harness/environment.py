@@ -1,9 +1,10 @@
-"""Capture the machine and software a measurement was made on (stored with every run).
+"""Capture the machine a measurement was made on, and open the run record every command
+that writes results starts with (``begin_run``).
 
-``capture_machine()`` and ``capture_software()`` return flat JSON-ready dicts whose keys
-match the columns of the results tables ``machines`` and ``software`` (extra keys are kept
-by the store under ``details``); ``git_state()`` gives the commit and dirty flag. Nothing
-here imports torch except the GPU fallback when ``nvidia-smi`` is missing.
+``capture_machine()`` returns a flat JSON-ready dict whose keys match the columns of the
+results table ``machines`` (extra keys are kept by the store under ``details``); the
+software and the code come from ``sparsebench.provenance``. Nothing here imports torch
+except the GPU fallback when ``nvidia-smi`` is missing.
 """
 
 from __future__ import annotations
@@ -11,31 +12,15 @@ from __future__ import annotations
 import os
 import platform
 import re
-import shutil
 import socket
-import subprocess
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from sparsebench.provenance import code_state, command_output, software_versions
+
 # /proc/cpuinfo flags that name a SIMD / matrix ISA extension (x86 "flags", ARM "Features")
 _ISA_FLAG = re.compile(r"^(sse\d?|ssse\d|sse4_\d|sse4a|avx\w*|fma\d?|f16c|amx\w*|asimd\w*|sve\w*)$")
-_PACKAGES = ("torch", "torchvision", "numpy", "duckdb", "pandas", "pyarrow", "cffi")
-_COMMAND_TIMEOUT_S = 10
 _NVIDIA_DEVICE_FILES = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/nvidia0")
-
-
-def _run(command: list[str], cwd: str | Path | None = None) -> str | None:
-    """stdout of a command, or None when it is missing, fails or hangs."""
-    if shutil.which(command[0]) is None:
-        return None
-    try:
-        done = subprocess.run(
-            command, cwd=cwd, capture_output=True, text=True, timeout=_COMMAND_TIMEOUT_S
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
 
 
 def parse_cpuinfo(text: str) -> dict[str, Any]:
@@ -85,7 +70,7 @@ def parse_nvidia_smi(text: str) -> dict[str, Any]:
 
 def _gpu() -> dict[str, Any]:
     query = "--query-gpu=name,driver_version,memory.total"
-    smi = _run(["nvidia-smi", query, "--format=csv,noheader,nounits"])
+    smi = command_output(["nvidia-smi", query, "--format=csv,noheader,nounits"])
     if smi:
         return parse_nvidia_smi(smi)
     if not any(Path(p).exists() for p in _NVIDIA_DEVICE_FILES):
@@ -142,66 +127,19 @@ def capture_machine() -> dict[str, Any]:
     return machine
 
 
-def _torch_cuda() -> str | None:
-    """The CUDA version torch was built with, read from torch/version.py without importing
-    torch (seconds of start-up)."""
-    try:
-        text = Path(metadata.distribution("torch").locate_file("torch/version.py")).read_text()
-    except (metadata.PackageNotFoundError, OSError):
-        return None
-    match = re.search(r"^cuda\b.*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
-    return match.group(1) if match else None
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _compiler() -> str | None:
-    compiler = os.environ.get("CC", "gcc")
-    version = _run([compiler, "-dumpfullversion", "-dumpversion"])
-    return f"{Path(compiler).name} {version.strip()}" if version else None
-
-
-def _nvcc() -> str | None:
-    text = _run(["nvcc", "--version"])
-    match = re.search(r"release ([\d.]+)", text or "")
-    return match.group(1) if match else None
-
-
-def capture_software() -> dict[str, Any]:
-    """Versions: Python, torch, torchvision, numpy, duckdb (+ pandas, pyarrow, cffi), the C
-    compiler, the CUDA toolkit (nvcc) and torch's CUDA, and sparsebench itself."""
-    software: dict[str, Any] = {"python": platform.python_version()}
-    software.update({package: _version(package) for package in _PACKAGES})
-    software.update(
-        {
-            "compiler": _compiler(),
-            "cuda": _nvcc(),
-            "torch_cuda": _torch_cuda(),
-            "sparsebench": _version("sparsebench"),
-            "python_implementation": platform.python_implementation(),
-        }
-    )
-    return software
-
-
-def git_state(path: str | Path = ".") -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the git checkout at ``path``; (None, None) outside git.
-
-    Dirty means tracked files differ from the commit; untracked files do not count.
-    """
-    commit = _run(["git", "-C", str(path), "rev-parse", "HEAD"])
-    if commit is None:
-        return None, None
-    status = _run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"])
-    return commit.strip(), bool(status and status.strip())
-
-
 def openmp_env() -> dict[str, str]:
     """OpenMP settings of this process (wait policy, affinity): they change multi-thread
     timings a lot, so every run records them."""
     return {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "GOMP_", "KMP_"))}
+
+
+def begin_run(store: Any, name: str, spec_text: str, notes: dict[str, Any]
+              ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Open a run of ``name`` in the results ``store`` recorded with this machine, this
+    software and the code that runs -- the project's commit, dirty flag and source
+    fingerprint (in the notes), never those of the current folder. (run_id, machine,
+    software)."""
+    machine, software, code = capture_machine(), software_versions(), code_state()
+    run_id = store.begin_run(name, spec_text, machine, software, code.commit, code.dirty,
+                             notes={**notes, "code_fingerprint": code.fingerprint})
+    return run_id, machine, software

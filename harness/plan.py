@@ -13,9 +13,6 @@ from typing import Any
 
 from harness.spec import SweepSpec, TrainSpec
 
-# Recipes that start from a trained dense parent; the others train from scratch.
-RECIPES_WITH_PARENT = frozenset({"oneshot", "gmp"})
-
 
 def content_hash(payload: Any) -> str:
     """sha256 of a canonical JSON rendering (sorted keys, no whitespace)."""
@@ -145,14 +142,16 @@ def expand(spec: SweepSpec, layer_names: dict[str, list[str]],
     Backends not in ``available_backends`` produce no jobs (the runner notes why).
     """
     from harness.backends import BACKENDS
+    from patterns.training import recipes_with_dense_parent
 
+    with_parent = set(recipes_with_dense_parent())
     train_jobs: list[TrainJob] = []
     for model in spec.models:
         for seed in spec.seeds:
             dense = TrainJob(model, spec.dataset, "dense", "{}", 0.0, "dense", seed, spec.train)
             train_jobs.append(dense)
             for name, params, sparsity, recipe in _levels(spec):
-                parent = dense if recipe in RECIPES_WITH_PARENT else None
+                parent = dense if recipe in with_parent else None
                 train_jobs.append(TrainJob(model, spec.dataset, name,
                                            json.dumps(params, sort_keys=True), sparsity,
                                            recipe, seed, spec.train, parent))

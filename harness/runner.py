@@ -69,12 +69,10 @@ def run_sweep(spec: SweepSpec, spec_text: str, *, db_path: Path, out_dir: Path,
 def _run(spec: SweepSpec, spec_text: str, sweep_executor: executors.SweepExecutor,
          db_path: Path, out_dir: Path, progress: bool) -> SweepSummary:
     import results
-    from harness.environment import capture_machine, capture_software, git_state, openmp_env
+    from harness.environment import begin_run, openmp_env
 
     out_dir.mkdir(parents=True, exist_ok=True)
     store = results.Store(db_path)
-    machine, software = capture_machine(), capture_software()
-    commit, dirty = git_state(Path(__file__).parent)  # the code measured, not the cwd
     status = available_backends()
     devices = available_devices(spec.devices)
     notes = tuple([*(f"backend {name} skipped: {why}" for name, why in status.items()
@@ -85,9 +83,9 @@ def _run(spec: SweepSpec, spec_text: str, sweep_executor: executors.SweepExecuto
     runnable = replace(spec, devices=tuple(name for name, why in devices.items() if not why))
 
     _close_stale_runs(store, spec_text)
-    run_id = store.begin_run(spec.name, spec_text, machine, software, commit, dirty,
-                             notes={"notes": list(notes), "openmp_env": openmp_env(),
-                                    "executor": sweep_executor.describe(), **this_process()})
+    run_id, machine, software = begin_run(
+        store, spec.name, spec_text, {"notes": list(notes), "openmp_env": openmp_env(),
+                                      "executor": sweep_executor.describe(), **this_process()})
     known = _stored_checkpoints(store)
     ctx = SweepContext(spec, run_id, out_dir, results.machine_id(machine),
                        results.software_id(software),

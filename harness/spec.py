@@ -8,7 +8,6 @@ anything runs (``BadInput``, exit status 2 from the CLI).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import tomllib
 import types
 import typing
@@ -19,6 +18,7 @@ from typing import Any
 
 from harness.errors import BadInput
 from harness.spec_checks import check_spec
+from sparsebench.registry import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def _build(cls: type, table: Any, where: str) -> Any:
     hints = typing.get_type_hints(cls)
     for key in table:
         if key not in fields:
-            raise BadInput(f"unknown key {key!r} in {where}{_suggest(key, fields)}; "
+            raise BadInput(f"unknown key {key!r} in {where}{did_you_mean(key, fields)}; "
                            f"valid keys: {', '.join(fields)}")
     values = {}
     for name, f in fields.items():
@@ -220,10 +220,5 @@ def _check_names(given: typing.Iterable[str], valid: typing.Iterable[str], what:
     for name in given:
         if name not in valid:
             where = f"{source}: " if source else ""
-            raise BadInput(f"{where}unknown {what} {name!r}{_suggest(name, valid)}; "
+            raise BadInput(f"{where}unknown {what} {name!r}{did_you_mean(name, valid)}; "
                            f"valid: {', '.join(valid)}")
-
-
-def _suggest(name: str, valid: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(valid), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""

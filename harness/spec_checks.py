@@ -13,19 +13,19 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.errors import BadInput
+from sparsebench.registry import Registry
 
 Check = Callable[[Any, str], None]
-CHECKS: list[Check] = []
+CHECKS: Registry[str, Check] = Registry("spec check")
 
 
 def check(fn: Check) -> Check:
     """Register a check ``fn(spec, source)`` that raises ``BadInput``."""
-    CHECKS.append(fn)
-    return fn
+    return CHECKS.register(fn.__name__)(fn)
 
 
 def check_spec(spec: Any, source: str) -> None:
-    for fn in CHECKS:
+    for fn in CHECKS.values():
         fn(spec, source)
 
 

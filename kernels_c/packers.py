@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from sparsebench.registry import Registry
+
 FMT_PANEL, FMT_CSR, FMT_NM, FMT_CS = 0, 1, 2, 3
 SPLIT_EVEN, SPLIT_NNZ = 0, 1
 PANEL_ROWS = 6
@@ -70,25 +72,19 @@ class Packed:
 
 
 PackFn = Callable[[Any, torch.Tensor, torch.Tensor], Packed]
-PACKERS: dict[str, PackFn] = {}
+PACKERS: Registry[str, PackFn] = Registry("C packer",
+                                           unknown="no C kernel for pattern {name!r}")
 
 
 def packer(name: str) -> Callable[[PackFn], PackFn]:
     """Register ``fn(pattern, weight, mask) -> Packed`` for pattern ``name``."""
-
-    def register(fn: PackFn) -> PackFn:
-        PACKERS[name] = fn
-        return fn
-
-    return register
+    return PACKERS.register(name)
 
 
 def pack(weight: torch.Tensor, pattern: Any) -> Packed:
     """Pack a masked 4-D float32 CPU weight for ``pattern`` (ValueError if it does not fit)."""
     name = getattr(pattern, "name", None)
-    if name not in PACKERS:
-        known = ", ".join(sorted(PACKERS))
-        raise ValueError(f"no C kernel for pattern {name!r}; packers exist for: {known}")
+    pack_fn = PACKERS[name]  # ValueError naming the patterns that have a C kernel
     if pattern.needs_order:
         raise ValueError(
             f"{pattern.describe()} needs the layer's channel order to pack: pass "
@@ -103,7 +99,7 @@ def pack(weight: torch.Tensor, pattern: Any) -> Packed:
             f"weight has {outside} non-zeros outside the {name} mask; "
             "apply the mask first (weight * pattern.mask(weight))"
         )
-    return PACKERS[name](pattern, weight.detach(), mask)
+    return pack_fn(pattern, weight.detach(), mask)
 
 
 def _taps_last(t: torch.Tensor) -> np.ndarray:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from kernels_cuda.packing import Packed
+from sparsebench.registry import Registry
 
 STAGED_PIXELS, STAGED_CHANNELS, STAGED_THREADS = 128, 64, 256   # common.cuh SP_TP/SP_TCO
 DENSE_PIXELS, DENSE_ROWS, DENSE_THREADS = 128, 128, 256         # dense.cu DN_TP/DN_TR
@@ -69,16 +70,16 @@ class Launch:
 
 
 Builder = Callable[[Packed, Geometry, torch.Tensor, torch.Tensor, "torch.Tensor | None"], Launch]
-BUILDERS: dict[str, Builder] = {}
-LABELS: dict[str, Callable[[Packed], str]] = {}
+BUILDERS: Registry[str, Builder] = Registry("CUDA kernel family")
+LABELS: Registry[str, Callable[[Packed], str]] = Registry("CUDA kernel family")
 
 
 def builder(family: str, label: Callable[[Packed], str]) -> Callable[[Builder], Builder]:
     """Register the decorated launch builder of ``family`` and its kernel label."""
 
     def register(fn: Builder) -> Builder:
-        BUILDERS[family] = fn
-        LABELS[family] = label
+        BUILDERS.add(family, fn)
+        LABELS.add(family, label)
         return fn
 
     return register

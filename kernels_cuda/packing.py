@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from sparsebench.registry import Registry
+
 BSR_WIDTHS = (32, 16, 8, 4, 2, 1)
 """Block heights with a compiled BSR kernel; a 1×n block uses the largest that divides n."""
 MAX_STAGE_ROWS = 32
@@ -38,29 +40,19 @@ class Packed:
         return Packed(self.family, arrays, self.params, self.shape, self.nnz)
 
 
-PACKERS: dict[str, Callable[[torch.Tensor, Any], Packed]] = {}
-UNPACKERS: dict[str, Callable[[Packed], torch.Tensor]] = {}
+PACKERS: Registry[str, Callable[[torch.Tensor, Any], Packed]] = Registry(
+    "CUDA packer", unknown="kernels_cuda has no kernel for pattern {name!r}")
+UNPACKERS: Registry[str, Callable[[Packed], torch.Tensor]] = Registry("CUDA kernel family")
 
 
 def packer(*pattern_names: str) -> Callable:
     """Register the decorated ``pack(weight, pattern) -> Packed`` for these pattern names."""
-
-    def register(fn: Callable[[torch.Tensor, Any], Packed]) -> Callable:
-        for name in pattern_names:
-            PACKERS[name] = fn
-        return fn
-
-    return register
+    return PACKERS.register(*pattern_names)
 
 
 def unpacker(family: str) -> Callable:
     """Register the decorated ``unpack(packed) -> dense weight`` for a kernel family."""
-
-    def register(fn: Callable[[Packed], torch.Tensor]) -> Callable:
-        UNPACKERS[family] = fn
-        return fn
-
-    return register
+    return UNPACKERS.register(family)
 
 
 def supported_patterns() -> list[str]:
@@ -70,12 +62,7 @@ def supported_patterns() -> list[str]:
 
 def pack(weight: torch.Tensor, pattern: Any) -> Packed:
     """Pack a 4-D masked ``weight`` for the kernel family of ``pattern``."""
-    name = getattr(pattern, "name", None)
-    if name not in PACKERS:
-        raise ValueError(
-            f"kernels_cuda has no kernel for pattern {name!r}; "
-            f"pass patterns.make(one of {', '.join(supported_patterns())}, ...)"
-        )
+    pack_fn = PACKERS[getattr(pattern, "name", None)]  # ValueError naming the supported ones
     if weight.dim() != 4:
         raise ValueError(f"weight must be 4-D (Cout, Cin, Kh, Kw), got shape {tuple(weight.shape)}")
     if weight.dtype not in (torch.float32, torch.float16):
@@ -87,7 +74,7 @@ def pack(weight: torch.Tensor, pattern: Any) -> Packed:
             f"{pattern.describe()} needs the layer's channel order to pack: pass "
             "pattern.for_layer(mask) (a checkpoint's layer_patterns() are bound already)"
         )
-    return PACKERS[name](weight.detach().contiguous(), pattern)
+    return pack_fn(weight.detach().contiguous(), pattern)
 
 
 def unpack(packed: Packed) -> torch.Tensor:

@@ -15,7 +15,8 @@ File layout (version 1)::
 ``meta`` holds model, dataset, pattern + params, recipe + hyper-parameters, seed, epochs,
 top-1/top-5, the per-layer density table, ``mask_shapes``, ``mask_hash`` (sha256 over the
 masks in sorted layer order), ``weights_hash`` (sha256 over the state dict in sorted key
-order), software versions and the git commit; for a pattern that reorders channels
+order), software versions and the code (``sparsebench.provenance``: git commit, dirty
+flag, source fingerprint); for a pattern that reorders channels
 (``block`` with ``rearrange``) also ``channel_orders``: layer -> the output-channel order
 its mask is blocked in (``pattern.layer_order``), which loading validates the mask in.
 
@@ -30,8 +31,6 @@ import hashlib
 import io
 import json
 import os
-import platform
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,13 @@ MAGIC = b"SPARSEBENCH-CK1\n"
 FORMAT = "sparsebench-checkpoint"
 VERSION = 1
 _DIGEST = 32
+
+
+def _meta(key: str, *, optional: bool = False) -> property:
+    """A read-only attribute: ``meta[key]`` (None when ``optional`` and absent)."""
+    if optional:
+        return property(lambda self: self.meta.get(key), doc=f"meta[{key!r}] or None")
+    return property(lambda self: self.meta[key], doc=f"meta[{key!r}]")
 
 
 @dataclass
@@ -66,29 +72,12 @@ class Checkpoint:
         pattern, orders = self.pattern(), self.orders
         return {name: pattern.with_order(orders.get(name)) for name in self.masks}
 
-    @property
-    def model(self) -> str:
-        return self.meta["model"]
-
-    @property
-    def dataset(self) -> str:
-        return self.meta["dataset"]
-
-    @property
-    def top1(self) -> float | None:
-        return self.meta.get("top1")
-
-    @property
-    def top5(self) -> float | None:
-        return self.meta.get("top5")
-
-    @property
-    def mask_hash(self) -> str:
-        return self.meta["mask_hash"]
-
-    @property
-    def weights_hash(self) -> str:
-        return self.meta["weights_hash"]
+    model = _meta("model")
+    dataset = _meta("dataset")
+    top1 = _meta("top1", optional=True)
+    top5 = _meta("top5", optional=True)
+    mask_hash = _meta("mask_hash")
+    weights_hash = _meta("weights_hash")
 
     def pattern(self):
         """The ``patterns.Pattern`` the masks follow."""
@@ -152,49 +141,6 @@ def _unpack(bits: torch.Tensor, shape: list[int]) -> torch.Tensor:
     count = int(np.prod(shape)) if shape else 1
     flat = np.unpackbits(bits.numpy(), count=count).astype(bool)
     return torch.from_numpy(flat.reshape(shape))
-
-
-# --------------------------------------------------------------------------- provenance
-
-
-def software_versions() -> dict[str, str]:
-    """Versions of the software that shaped the weights (stored in every checkpoint)."""
-    import torchvision
-
-    try:
-        from importlib.metadata import version
-
-        sparsebench = version("sparsebench")
-    except Exception:  # not installed as a distribution (running from a source tree)
-        sparsebench = "unknown"
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "numpy": np.__version__,
-        "sparsebench": sparsebench,
-    }
-
-
-def git_state() -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the source tree this module lives in; (None, None) outside git."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-        )
-        if commit.returncode != 0:
-            return None, None
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        return commit.stdout.strip(), bool(status.stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        return None, None
 
 
 # --------------------------------------------------------------------------- save / load

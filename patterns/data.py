@@ -33,6 +33,8 @@ import torchvision
 from torch.utils.data import Dataset
 from torchvision import transforms
 
+from sparsebench.registry import Registry
+
 PathLike = str | os.PathLike[str]
 DATA_ENV = "SPARSEBENCH_DATA"
 CACHE_ENV = "SPARSEBENCH_CACHE"
@@ -195,38 +197,22 @@ class _Entry:
     load: Loader
 
 
-_REGISTRY: dict[str, _Entry] = {}
+DATASETS: Registry[str, _Entry] = Registry("data set")
 
 
 def register(info: DatasetInfo) -> Callable[[Loader], Loader]:
     """Decorator adding ``load(root, augment, download) -> _Source`` as ``info.name``."""
-
-    def decorate(load: Loader) -> Loader:
-        if info.name in _REGISTRY:
-            raise ValueError(f"data set {info.name!r} is registered twice; pick another name")
-        _REGISTRY[info.name] = _Entry(info, load)
-        return load
-
-    return decorate
+    return DATASETS.register(info.name, entry=lambda load: _Entry(info, load))
 
 
 def available_datasets() -> list[str]:
     """Names accepted by :func:`load_splits`, in registration order."""
-    return list(_REGISTRY)
-
-
-def _entry(name: str) -> _Entry:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown data set {name!r}; choose one of: {', '.join(_REGISTRY)}"
-        ) from None
+    return list(DATASETS)
 
 
 def dataset_info(name: str) -> DatasetInfo:
     """Channels, image size and class count of data set ``name``."""
-    return _entry(name).info
+    return DATASETS[name].info
 
 
 def load_splits(
@@ -248,7 +234,7 @@ def load_splits(
     ``augment=False`` turns training augmentation off; ``download=False`` forbids a network
     download (Fashion-MNIST is the only one torchvision can fetch).
     """
-    entry = _entry(name)
+    entry = DATASETS[name]
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
     source = entry.load(None if root is None else Path(root).expanduser(), augment, download)

@@ -17,6 +17,8 @@ import torch
 import torchvision.models as tvm
 from torch import nn
 
+from sparsebench.registry import Registry
+
 Family = Literal["resnet", "vgg", "mobilenet"]
 Builder = Callable[[int, int], nn.Module]  # (num_classes, in_channels) -> model
 
@@ -36,41 +38,28 @@ class _Entry:
     build: Builder
 
 
-_REGISTRY: dict[str, _Entry] = {}
+MODELS: Registry[str, _Entry] = Registry("model")
 
 
 def register(name: str, *, family: Family, input_size: int) -> Callable[[Builder], Builder]:
     """Decorator adding ``build(num_classes, in_channels) -> nn.Module`` to the zoo as ``name``."""
-
-    def decorate(build: Builder) -> Builder:
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is registered twice; pick another name")
-        _REGISTRY[name] = _Entry(ModelInfo(name, family, input_size), build)
-        return build
-
-    return decorate
+    info = ModelInfo(name, family, input_size)
+    return MODELS.register(name, entry=lambda build: _Entry(info, build))
 
 
 def available_models() -> list[str]:
     """Names accepted by :func:`create_model`, in registration order."""
-    return list(_REGISTRY)
-
-
-def _entry(name: str) -> _Entry:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(_REGISTRY)}") from None
+    return list(MODELS)
 
 
 def model_info(name: str) -> ModelInfo:
     """Family and native input size of model ``name`` (ValueError for an unknown name)."""
-    return _entry(name).info
+    return MODELS[name].info
 
 
 def create_model(name: str, *, num_classes: int = 10, in_channels: int = 3) -> nn.Module:
     """Build a freshly initialised model (no pretrained weights) for the given classes/channels."""
-    entry = _entry(name)
+    entry = MODELS[name]
     for arg, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{arg} must be a positive integer, got {value!r}")
@@ -106,24 +95,20 @@ def _replace_stem(model: nn.Module, in_channels: int, stride: int | None = None)
 # --- torchvision ImageNet models (224 px) ----------------------------------------------------
 
 
-@register("resnet18", family="resnet", input_size=224)
-def _resnet18(num_classes: int, in_channels: int) -> nn.Module:
-    return _replace_stem(tvm.resnet18(weights=None, num_classes=num_classes), in_channels)
+def _torchvision(name: str, family: Family) -> None:
+    """Register torchvision's ``name`` (no pretrained weights) with its stem fitted to the
+    input channels."""
+    build_tv = getattr(tvm, name)
+
+    def build(num_classes: int, in_channels: int) -> nn.Module:
+        return _replace_stem(build_tv(weights=None, num_classes=num_classes), in_channels)
+
+    register(name, family=family, input_size=224)(build)
 
 
-@register("resnet50", family="resnet", input_size=224)
-def _resnet50(num_classes: int, in_channels: int) -> nn.Module:
-    return _replace_stem(tvm.resnet50(weights=None, num_classes=num_classes), in_channels)
-
-
-@register("vgg16_bn", family="vgg", input_size=224)
-def _vgg16_bn(num_classes: int, in_channels: int) -> nn.Module:
-    return _replace_stem(tvm.vgg16_bn(weights=None, num_classes=num_classes), in_channels)
-
-
-@register("mobilenet_v2", family="mobilenet", input_size=224)
-def _mobilenet_v2(num_classes: int, in_channels: int) -> nn.Module:
-    return _replace_stem(tvm.mobilenet_v2(weights=None, num_classes=num_classes), in_channels)
+for _name, _family in (("resnet18", "resnet"), ("resnet50", "resnet"), ("vgg16_bn", "vgg"),
+                       ("mobilenet_v2", "mobilenet")):
+    _torchvision(_name, _family)
 
 
 # --- CIFAR-style ResNet (He et al. 2016, section 4.2) ----------------------------------------

@@ -9,35 +9,29 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from patterns.base import Pattern
+from sparsebench.registry import Registry
 
-__all__ = ["available", "make", "pattern_class", "register"]
+__all__ = ["PATTERNS", "available", "make", "pattern_class", "register"]
 
-_REGISTRY: dict[str, type[Pattern]] = {}
+PATTERNS: Registry[str, type[Pattern]] = Registry("pattern")
 
 P = TypeVar("P", bound=type[Pattern])
 
 
 def register(cls: P) -> P:
     """Class decorator: make ``cls`` reachable as ``patterns.make(cls.name, ...)``."""
-    if cls.name in _REGISTRY:
-        raise ValueError(f"pattern {cls.name!r} is registered twice; pattern names are unique")
-    _REGISTRY[cls.name] = cls
+    PATTERNS.add(cls.name, cls)
     return cls
 
 
 def available() -> list[str]:
     """Registered pattern names in registration order."""
-    return list(_REGISTRY)
+    return list(PATTERNS)
 
 
 def pattern_class(name: str) -> type[Pattern]:
-    """The class registered as ``name``; one-line ValueError listing the names if unknown."""
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown pattern {name!r}; choose one of: {', '.join(_REGISTRY)}"
-        ) from None
+    """The class registered as ``name``; one-line ValueError naming the closest if unknown."""
+    return PATTERNS[name]
 
 
 def make(name: str, **params: Any) -> Pattern:

@@ -15,14 +15,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from reports.data import ModelData
+from reports.data import PARENT_KEYS, ModelData
 from reports.fmt import pct, times
+from sparsebench.registry import Registry
 
 MET, NOT_MET, NOT_SHOWN = "met", "not met", "not shown"
 
-#: recipe_params keys naming the dense checkpoint a oneshot / gmp run started from, most
-#: specific first (patterns/training/recipes: 'init_weights_hash', else the 'init' path).
-PARENT_KEYS = ("init_weights_hash", "init")
 
 
 @dataclass(frozen=True)
@@ -32,20 +30,17 @@ class Check:
     detail: str
 
 
-CHECKS: list[tuple[str, Callable[[ModelData], tuple[str, str]]]] = []
+CHECKS: Registry[str, Callable[[ModelData], tuple[str, str]]] = Registry("checklist item")
 
 
 def check(title: str) -> Callable[[Callable[[ModelData], tuple[str, str]]], Callable]:
     """Register a checklist item; the function returns (status, detail)."""
-    def register(fn: Callable[[ModelData], tuple[str, str]]) -> Callable:
-        CHECKS.append((title, fn))
-        return fn
-    return register
+    return CHECKS.register(title)
 
 
 def evaluate(model: ModelData) -> list[Check]:
     """Every registered item, in registration order, for one model."""
-    return [Check(title, *fn(model)) for title, fn in CHECKS]
+    return [Check(title, *fn(model)) for title, fn in CHECKS.items()]
 
 
 def _accuracy_rows(model: ModelData) -> pd.DataFrame:
@@ -123,32 +118,24 @@ def _speedups(model: ModelData) -> tuple[str, str]:
                  f"measured {times(measured.min())}–{times(measured.max())}")
 
 
-def _parent(recipe_params: str | None) -> str | None:
-    try:
-        params = json.loads(recipe_params) if recipe_params else {}
-    except ValueError:
-        return None
-    if not isinstance(params, dict):
-        return None
-    return next((str(params[k]) for k in PARENT_KEYS if params.get(k)), None)
+def _parent(recipe_params: str) -> str:
+    """The dense parent a checkpoint names (``model.parents`` holds only those that do)."""
+    params = json.loads(recipe_params)
+    return next(str(params[k]) for k in PARENT_KEYS if params.get(k))
 
 
 @check("Same dense starting model")
 def _same_parent(model: ModelData) -> tuple[str, str]:
     rows = model.parents
     if rows.empty:
-        return NOT_SHOWN, "no oneshot / gmp checkpoints (each recipe trains from scratch)"
+        return NOT_SHOWN, "no checkpoint starts from a dense parent (all train from scratch)"
     parents = rows.assign(parent=[_parent(p) for p in rows["recipe_params"]])
-    unknown = int(parents["parent"].isna().sum())
-    if unknown == len(parents):
-        return NOT_SHOWN, "recipe_params of the oneshot / gmp checkpoints name no dense parent"
-    per_seed = parents.dropna(subset=["parent"]).groupby(["dataset", "seed"])["parent"].nunique()
+    per_seed = parents.groupby(["dataset", "seed"])["parent"].nunique()
     split = per_seed[per_seed > 1]
-    detail = (f"{len(parents) - unknown} oneshot / gmp checkpoints over {len(per_seed)} seeds"
-              + (f"; {unknown} name no parent" if unknown else ""))
+    detail = f"{len(parents)} checkpoints from a dense parent over {len(per_seed)} seeds"
     if not split.empty:
         return NOT_MET, f"{len(split)} seeds start from more than one dense model; {detail}"
-    return (MET if not unknown else NOT_SHOWN), f"one dense parent per seed; {detail}"
+    return MET, f"one dense parent per seed; {detail}"
 
 
 @check("Correctness checked for every timing")

@@ -140,9 +140,15 @@ GROUP BY model, dataset, pattern, params, recipe, epochs
 ORDER BY model, dataset, pattern = 'dense' DESC, pattern, density DESC, recipe
 """
 
-_PARENTS_SQL = """
+#: recipe_params keys naming the dense checkpoint a checkpoint started from, most specific
+#: first: what the recipes with ``dense_parent`` record (patterns/training/recipes/oneshot.py).
+PARENT_KEYS = ("init_weights_hash", "init")
+
+# The checkpoints that started from a dense parent: those whose recipe_params name one.
+_PARENTS_SQL = f"""
 SELECT model, dataset, pattern, recipe, seed, CAST(recipe_params AS VARCHAR) AS recipe_params
-FROM checkpoints WHERE recipe IN ('oneshot', 'gmp')
+FROM checkpoints
+WHERE coalesce({", ".join(f"recipe_params->>'{key}'" for key in PARENT_KEYS)}) IS NOT NULL
 """
 
 _CORRECTNESS_SQL = """

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reports.data import ReportData
+from sparsebench.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -20,18 +21,17 @@ class Missing:
     how: str  # a shell command
 
 
-DETECTORS: list[Callable[[ReportData, str], Missing | None]] = []
+DETECTORS: Registry[str, Callable[[ReportData, str], Missing | None]] = Registry("detector")
 
 
 def detector(fn: Callable[[ReportData, str], Missing | None]) -> Callable:
     """Register a function that returns a notice when its part of the data is absent."""
-    DETECTORS.append(fn)
-    return fn
+    return DETECTORS.register(fn.__name__)(fn)
 
 
 def find_missing(data: ReportData, db: str) -> list[Missing]:
     """Every notice that applies to ``data``; ``db`` is the path to put in the commands."""
-    return [m for m in (fn(data, db) for fn in DETECTORS) if m is not None]
+    return [m for m in (fn(data, db) for fn in DETECTORS.values()) if m is not None]
 
 
 @detector

@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +36,7 @@ from results.schema import (
     table_columns,
 )
 from results.upsert import insert_new
+from sparsebench.provenance import package_version
 
 T = TypeVar("T")
 RUN_END_STATUSES = ("finished", "failed", "interrupted")
@@ -47,13 +47,6 @@ DEFAULT_DB_PATH = Path("sparsebench-out") / "results.duckdb"  # where `sparseben
 def default_path() -> Path:
     """The results file used without --db: $SPARSEBENCH_DB, else sparsebench-out/results.duckdb."""
     return Path(os.environ.get(DEFAULT_DB_ENV) or DEFAULT_DB_PATH)
-
-
-def sparsebench_version() -> str:
-    try:
-        return metadata.version("sparsebench")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _utc_now() -> datetime:
@@ -117,7 +110,7 @@ class Store:
                 raise ValueError(f"{self.path} holds no sparsebench results; run a sweep "
                                  "into it first or pass another --db")
             if version < SCHEMA_VERSION:
-                migrate(con, version, sparsebench_version())
+                migrate(con, version, package_version("sparsebench") or "unknown")
             self._columns = table_columns(con)
         return SCHEMA_VERSION
 

@@ -8,6 +8,7 @@ import math
 
 import pandas as pd
 import pytest
+from specs import sweep_toml
 
 import patterns
 import results
@@ -161,35 +162,11 @@ def test_a_sweep_times_engines_on_every_checkpoint_at_model_scope_only():
     assert {j.backend for j in plan.layers} == {"torch"}
 
 
-TINY_SWEEP = """
-name = "engines"
-dataset = "fashion-mnist"
-models = ["resnet20"]
-backends = ["torch", "c_compiled", "onnxruntime", "openvino_default"]
-threads = [1]
-batch_sizes = [1]
-
-[train]
-dense_epochs = 1
-epochs = 1
-batch_size = 64
-train_subset = 128
-test_subset = 128
-threads = 1
-
-[timing]
-warmup = 1
-min_repeats = 3
-max_repeats = 10
-budget_s = 0.05
-
-[latency]
-layers = false
-
-[[patterns]]
-name = "unstructured"
-sparsities = [0.75]
-"""
+TINY_SWEEP = sweep_toml(
+    "engines", [{"name": "unstructured", "sparsities": [0.75]}],
+    backends=["torch", "c_compiled", "onnxruntime", "openvino_default"],
+    timing={"min_repeats": 3, "max_repeats": 10, "budget_s": 0.05, "target_rel_ci": 0.03},
+    latency={"layers": False})
 
 
 def test_a_bench_sweep_times_engines_and_the_compiled_path_on_every_checkpoint(tmp_path):

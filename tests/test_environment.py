@@ -1,14 +1,11 @@
-"""Environment capture: machine, software and git state, on this machine and from real
-/proc and nvidia-smi texts."""
+"""Machine capture, on this machine and from real /proc and nvidia-smi texts (the software
+and git state: tests/test_provenance.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
-import subprocess
-from importlib import metadata
 
 import pytest
 
@@ -86,31 +83,3 @@ def test_capture_machine_sees_the_gpu():
         pytest.skip("no nvidia-smi: no NVIDIA GPU on this machine")
     machine = environment.capture_machine()
     assert machine["gpu_name"] and machine["gpu_driver"] and machine["gpu_memory_bytes"] > 2**30
-
-
-def test_capture_software_here():
-    software = environment.capture_software()
-    assert software["python"] == platform.python_version()
-    for package in ("torch", "numpy", "duckdb"):
-        assert software[package] == metadata.version(package)
-    if shutil.which("gcc"):
-        assert software["compiler"].startswith("gcc ")
-    json.dumps(software)
-
-
-def _git(cwd, *args):
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def test_git_state(tmp_path):
-    assert environment.git_state(tmp_path) == (None, None)
-    _git(tmp_path, "init", "-q")
-    (tmp_path / "a.txt").write_text("one")
-    _git(tmp_path, "add", "a.txt")
-    _git(tmp_path, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "one")
-    commit, dirty = environment.git_state(tmp_path)
-    assert len(commit) == 40 and dirty is False
-    (tmp_path / "untracked.txt").write_text("x")
-    assert environment.git_state(tmp_path) == (commit, False)
-    (tmp_path / "a.txt").write_text("two")
-    assert environment.git_state(tmp_path) == (commit, True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from specs import sweep_toml
 
 import results
 from harness.executors.ray_local import CLIENT_ENV, LocalCluster, NodeSpec
@@ -25,34 +26,16 @@ REPO = Path(__file__).resolve().parents[1]
 TRAIN_TITLE = "ray::sparsebench-train"
 TIMEOUT_S = 600
 
-TINY = """
-name = "tiny-ray"
-dataset = "fashion-mnist"
-models = ["resnet20"]
-seeds = [0, 1]
-backends = ["torch", "c"]
-threads = [1]
-batch_sizes = [1]
 
-[train]
-dense_epochs = 1
-epochs = 1
-batch_size = 64
-train_subset = {train_subset}
-test_subset = 256
-threads = {threads}
 
-[timing]
-warmup = 1
-min_repeats = 2
-max_repeats = 20
-budget_s = 0.01
-target_rel_ci = 0.5
+def tiny(train_subset: int, threads: int) -> str:
+    """Two seeds of a dense parent and its cs child, trained on ``train_subset`` images."""
+    return sweep_toml("tiny-ray", [{"name": "cs", "sparsities": [0.5]}], seeds=[0, 1],
+                      train={"train_subset": train_subset, "test_subset": 256,
+                             "threads": threads},
+                      timing={"max_repeats": 20})
 
-[[patterns]]
-name = "cs"
-sparsities = [0.5]
-"""
+
 NO_RETRIES = """
 [latency]
 layers = false
@@ -80,7 +63,7 @@ def _bench(out: Path, *extra: str, train_subset: int = 256, threads: int = 1,
            tables: str = "") -> subprocess.Popen:
     out.mkdir(parents=True, exist_ok=True)
     spec = out / "tiny.toml"
-    spec.write_text(TINY.format(train_subset=train_subset, threads=threads) + tables)
+    spec.write_text(tiny(train_subset, threads) + tables)
     env = {**os.environ, **CLIENT_ENV, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
         [sys.executable, "-m", "harness", "bench", "--spec", str(spec), "--out", str(out),

@@ -7,6 +7,7 @@ import time
 
 import duckdb
 import pytest
+from specs import sweep_toml
 
 import results
 from harness.cli import main
@@ -16,26 +17,10 @@ from harness.progress import Progress
 from harness.spec import TrainSpec, parse_spec
 from results import schema
 
-SHAPES_ONLY = """
-name = "shapes"
-models = []
-backends = ["torch", "c"]
-threads = [1]
-
-[timing]
-warmup = 1
-min_repeats = 2
-max_repeats = 5
-budget_s = 0.01
-
-[latency]
-shape_models = ["resnet20"]
-shape_sparsities = [0.5]
-
-[[patterns]]
-name = "nm"
-sparsities = [0.5]
-"""
+SHAPES_ONLY = sweep_toml(
+    "shapes", [{"name": "nm", "sparsities": [0.5]}], models=[],
+    timing={"target_rel_ci": 0.03},
+    latency={"shape_models": ["resnet20"], "shape_sparsities": [0.5]})
 
 
 def test_local_rows_record_when_each_job_ran_on_the_runs_machine(tmp_path):
@@ -132,23 +117,6 @@ def test_progress_counts_epochs_per_phase_and_leaves_stored_jobs_out():
     assert bar.n == 4
     assert progress.latency_started() is None
     progress.close()
-
-
-def test_code_fingerprint_changes_with_any_source_file(tmp_path):
-    import shutil
-
-    from harness.executors.fingerprint import PACKAGES, PROJECT_ROOT, code_fingerprint
-
-    for package in PACKAGES:
-        shutil.copytree(PROJECT_ROOT / package, tmp_path / package,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    assert code_fingerprint(tmp_path) == code_fingerprint(PROJECT_ROOT)
-    (tmp_path / "patterns" / "__pycache__").mkdir(exist_ok=True)
-    (tmp_path / "patterns" / "__pycache__" / "x.py").write_text("# a cache, not code")
-    assert code_fingerprint(tmp_path) == code_fingerprint(PROJECT_ROOT)
-    with (tmp_path / "harness" / "plan.py").open("a") as f:
-        f.write("\n# changed\n")
-    assert code_fingerprint(tmp_path) != code_fingerprint(PROJECT_ROOT)
 
 
 def test_a_ray_address_where_nothing_listens_is_refused_at_once(tmp_path, capsys):

@@ -95,6 +95,24 @@ def test_plan_maps_sparsities_to_levels_and_pairs_backends() -> None:
     assert len({j.key for j in plan.train}) == len(plan.train)
 
 
+def test_plan_starts_a_recipe_from_the_dense_parent_when_the_recipe_says_so() -> None:
+    """Which children get the dense parent is the recipe's ``dense_parent``, not a list."""
+    from patterns.training.recipe import RECIPES, Recipe, register_recipe
+
+    def children(recipe: str) -> list:
+        text = MINIMAL.replace("sparsities", f'recipe = "{recipe}"\nsparsities')
+        plan = expand(parse_spec(text), {"resnet20": ["layer1.0.conv1"]}, {"torch"})
+        return [j for j in plan.train if j.recipe == recipe]
+
+    assert all(j.parent is None for j in children("srste"))  # trains from scratch
+    register_recipe("test_from_parent")(type("FromParent", (Recipe,), {"dense_parent": True}))
+    try:
+        assert all(j.parent is not None and j.parent.recipe == "dense"
+                   for j in children("test_from_parent"))
+    finally:
+        RECIPES.remove("test_from_parent")
+
+
 def test_cli_reports_bad_spec_with_exit_2(tmp_path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "t"\nmodles = ["resnet20"]\n')

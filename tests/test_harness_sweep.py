@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -112,7 +113,7 @@ def test_wrong_kernel_output_is_recorded_without_timing(tmp_path: Path) -> None:
     """A backend whose result disagrees with torch gets a 'wrong' row and no timing."""
     import torch
 
-    from harness.backends import BACKENDS, backend
+    from harness.backends import BACKENDS
     from harness.runner import run_sweep
     from harness.spec import parse_spec
 
@@ -126,20 +127,17 @@ def test_wrong_kernel_output_is_recorded_without_timing(tmp_path: Path) -> None:
             return torch.nn.functional.conv2d(x, self.weight, None, self.stride,
                                               self.padding) + 1.0
 
-    real_c = BACKENDS["c"]  # stand in for the C backend with a kernel that is off by one
-
-    @backend("c", devices=("cpu",), exploits_sparsity=True,
-             availability=lambda: (True, ""), build_info=dict)
     def _prepare(weight, *, pattern, stride, padding, bias=None, device="cpu"):
         return OffByOne(weight, stride, padding)
 
-    try:
+    # stand in for the C backend with a kernel that is off by one
+    off_by_one = replace(BACKENDS["c"], prepare=_prepare, availability=lambda: (True, ""),
+                         build_info=dict)
+    with BACKENDS.override("c", off_by_one):
         text = TINY.replace('backends = ["torch", "c", "cuda"]', 'backends = ["c"]')
         text = text.replace("[timing]", "[latency]\nmodel = false\n\n[timing]")
         summary = run_sweep(parse_spec(text), text, db_path=tmp_path / "r.duckdb",
                             out_dir=tmp_path / "out", progress=False)
-    finally:
-        BACKENDS["c"] = real_c
     m = results.Store(tmp_path / "r.duckdb").measurements()
     assert summary.counts.get("wrong") == len(m) == 3 * 18 * 2
     assert (m["status"] == "wrong").all()

@@ -13,6 +13,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from specs import sweep_toml
 from test_patterns_invariants import keep_order, weights  # pytest puts tests/ on sys.path
 
 import patterns
@@ -192,35 +193,9 @@ def test_checkpoints_of_patterns_in_natural_order_store_no_orders(tmp_path):
     assert "channel_orders" not in ckpt.meta and ckpt.layer_patterns()["a"].order is None
 
 
-REARRANGED_SWEEP = """
-name = "rearranged"
-dataset = "fashion-mnist"
-models = ["resnet20"]
-backends = ["c"]
-threads = [1]
-batch_sizes = [1]
-
-[train]
-dense_epochs = 1
-epochs = 1
-batch_size = 64
-train_subset = 128
-test_subset = 128
-threads = 1
-
-[timing]
-warmup = 1
-min_repeats = 2
-max_repeats = 5
-budget_s = 0.01
-target_rel_ci = 0.5
-
-[[patterns]]
-name = "block"
-sparsities = [0.75]
-recipe = "subp"
-params = { n = 4, criterion = "bpar", rearrange = true }
-"""
+REARRANGED_SWEEP = sweep_toml(
+    "rearranged", [{"name": "block", "sparsities": [0.75], "recipe": "subp",
+                    "params": {"n": 4, "criterion": "bpar", "rearrange": True}}], backends=["c"])
 
 
 def test_a_sweep_trains_and_measures_a_rearranged_block(tmp_path):

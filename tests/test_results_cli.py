@@ -10,6 +10,7 @@ import results
 from harness.cli import main
 from results import samples
 from results.schema import SCHEMA_VERSION
+from sparsebench import provenance
 
 
 @pytest.fixture
@@ -88,8 +89,14 @@ def test_export_and_merge(db, tmp_path, capsys):
     assert "runs.csv" in capsys.readouterr().err
 
 
-def test_env_prints_json(capsys):
+def test_env_prints_json(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the code described is sparsebench's, wherever env runs
     assert main(["env"]) == 0
     captured = json.loads(capsys.readouterr().out)
-    assert set(captured) == {"machine", "software", "git"}
+    assert set(captured) == {"machine", "software", "git", "code_fingerprint"}
     assert captured["machine"]["cores"] >= 1 and captured["software"]["python"]
+    code = provenance.code_state()
+    assert captured["git"] == {"commit": code.commit, "dirty": code.dirty}
+    assert captured["code_fingerprint"] == code.fingerprint
+    assert main(["env", "--git", str(tmp_path)]) == 0  # another checkout: not a git one
+    assert json.loads(capsys.readouterr().out)["git"] == {"commit": None, "dirty": None}

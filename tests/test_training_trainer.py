@@ -13,6 +13,7 @@ from patterns.training import TrainConfig, train
 from patterns.training.recipe import RECIPES, register_recipe
 from patterns.training.recipes.gmp import GMP
 from patterns.training.trainer import mask_change
+from sparsebench import provenance
 
 TINY = "tiny_test_cnn"
 
@@ -31,7 +32,7 @@ def tiny_model():
     """The tiny CNN in the model zoo for this module's tests only."""
     models.register(TINY, family="resnet", input_size=28)(_tiny)
     yield TINY
-    models._REGISTRY.pop(TINY)
+    models.MODELS.remove(TINY)
 
 
 class _Interrupt(GMP):
@@ -49,7 +50,7 @@ class _Interrupt(GMP):
 def interrupt_recipe():
     register_recipe("test_interrupt_gmp")(_Interrupt)
     yield _Interrupt
-    RECIPES.pop("test_interrupt_gmp")
+    RECIPES.remove("test_interrupt_gmp")
     _Interrupt.stop_at = None
 
 
@@ -99,7 +100,10 @@ def test_checkpoint_of_a_training_run(tmp_path):
     assert meta["recipe"] == "cs" and meta["recipe_params"]["decay"] == 2e-4
     assert meta["epochs"] == 2 and meta["seed"] == 3 and len(meta["history"]) == 2
     assert 0 <= result.top1 <= result.top5 <= 100
-    assert meta["software"]["torch"] == torch.__version__
+    assert meta["software"] == provenance.software_versions()  # the runs' software dict
+    code = provenance.code_state()
+    assert (meta["git_commit"], meta["git_dirty"]) == (code.commit, code.dirty)
+    assert meta["code_fingerprint"] == code.fingerprint
     model = ckpt.build_model()
     assert isinstance(model, nn.Sequential)
     with pytest.raises(ValueError, match="already exists"):

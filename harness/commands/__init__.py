@@ -12,6 +12,8 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sparsebench.registry import Registry
+
 
 @dataclass(frozen=True)
 class Command:
@@ -21,7 +23,7 @@ class Command:
     run: Callable[[argparse.Namespace], int]
 
 
-COMMANDS: dict[str, Command] = {}
+COMMANDS: Registry[str, Command] = Registry("sub-command")
 
 
 def register(
@@ -31,12 +33,10 @@ def register(
     run: Callable[[argparse.Namespace], int],
 ) -> None:
     """Add a sub-command; a name registered twice is a programming error."""
-    if name in COMMANDS:
-        raise RuntimeError(f"sub-command {name!r} registered twice")
-    COMMANDS[name] = Command(name, help, configure, run)
+    COMMANDS.add(name, Command(name, help, configure, run))
 
 
-def discover() -> dict[str, Command]:
+def discover() -> Registry[str, Command]:
     """Import every module of this package so that each registers its commands."""
     for info in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{info.name}")

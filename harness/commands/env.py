@@ -1,4 +1,5 @@
-"""``sparsebench env``: print the captured machine, software and git state as JSON."""
+"""``sparsebench env``: print the captured machine, software and code state as JSON (the
+code is the project's own source tree unless ``--git`` names another checkout)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,21 @@ from harness.commands import register
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--git", type=Path, default=Path("."), help="checkout to describe")
+    parser.add_argument("--git", type=Path, default=None,
+                        help="describe the git state of this checkout instead of sparsebench's")
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.environment import capture_machine, capture_software, git_state
+    from harness.environment import capture_machine
+    from sparsebench.provenance import code_state, git_state, software_versions
 
-    commit, dirty = git_state(args.git)
+    code = code_state()
+    commit, dirty = (code.commit, code.dirty) if args.git is None else git_state(args.git)
     captured = {
         "machine": capture_machine(),
-        "software": capture_software(),
+        "software": software_versions(),
         "git": {"commit": commit, "dirty": dirty},
+        "code_fingerprint": code.fingerprint,
     }
     print(json.dumps(captured, indent=2, sort_keys=True))
     return 0

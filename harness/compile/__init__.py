@@ -7,5 +7,6 @@ from harness.backends import BACKENDS, Backend
 from harness.compile.model import compile_model
 
 _C = BACKENDS["c"]
-BACKENDS["c_compiled"] = Backend("c_compiled", ("cpu",), True, _C.availability, _C.prepare,
-                                 _C.build_info, prepare_model=compile_model, layer_jobs=False)
+BACKENDS.add("c_compiled", Backend("c_compiled", ("cpu",), True, _C.availability, _C.prepare,
+                                   _C.build_info, prepare_model=compile_model,
+                                   layer_jobs=False))

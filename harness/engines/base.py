@@ -102,9 +102,9 @@ def engine(name: str, *, availability: Callable[[], tuple[bool, str]],
                           **_patterns: Any) -> Compiled:
             return compile_fn(copy.deepcopy(model).eval().cpu(), example, threads)
 
-        BACKENDS[name] = Backend(name, ("cpu",), False, availability, prepare, build_info,
-                                 prepare_model=prepare_model, times_masked=True,
-                                 layer_jobs=False, tolerance=tolerance)
+        BACKENDS.add(name, Backend(name, ("cpu",), False, availability, prepare, build_info,
+                                   prepare_model=prepare_model, times_masked=True,
+                                   layer_jobs=False, tolerance=tolerance))
         return compile_fn
 
     return register

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from harness.executors.sweep import Sweep
 from harness.spec import ExecutorSpec, SweepSpec
+from sparsebench.registry import Registry
 
 
 class SweepExecutor(Protocol):
@@ -27,17 +28,12 @@ class SweepExecutor(Protocol):
 
 
 Factory = Callable[[ExecutorSpec], SweepExecutor]
-SWEEP_EXECUTORS: dict[str, Factory] = {}
+SWEEP_EXECUTORS: Registry[str, Factory] = Registry("executor")
 
 
 def sweep_executor(name: str) -> Callable[[Factory], Factory]:
     """Register a sweep executor under ``name`` (the spec's ``executor.name``)."""
-
-    def register(factory: Factory) -> Factory:
-        SWEEP_EXECUTORS[name] = factory
-        return factory
-
-    return register
+    return SWEEP_EXECUTORS.register(name)
 
 
 def create(options: ExecutorSpec) -> SweepExecutor:

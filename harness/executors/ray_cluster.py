@@ -109,8 +109,8 @@ class RayExecutor:
         """Every node runs the driver's sparsebench code (row keys depend on it)."""
         import ray
 
-        from harness.executors.fingerprint import code_fingerprint
         from harness.executors.ray_tasks import code_task
+        from sparsebench.provenance import code_fingerprint
 
         ours = code_fingerprint()
         try:

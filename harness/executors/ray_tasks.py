@@ -46,9 +46,10 @@ class NodeEnvironment:
 @functools.cache
 def _captured() -> tuple[dict[str, Any], dict[str, Any], str, str]:
     import results
-    from harness.environment import capture_machine, capture_software
+    from harness.environment import capture_machine
+    from sparsebench.provenance import software_versions
 
-    machine, software = capture_machine(), capture_software()
+    machine, software = capture_machine(), software_versions()
     return machine, software, results.machine_id(machine), results.software_id(software)
 
 
@@ -74,7 +75,7 @@ def _context(settings: TaskSettings, build_info: dict[str, dict[str, Any]],
 @ray.remote(num_cpus=0)
 def code_task() -> tuple[str, str]:
     """(IP address, fingerprint of the sparsebench code) of the node this runs on."""
-    from harness.executors.fingerprint import code_fingerprint
+    from sparsebench.provenance import code_fingerprint
 
     return ray.util.get_node_ip_address(), code_fingerprint()
 

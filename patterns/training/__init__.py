@@ -10,7 +10,12 @@ Recipes: dense, oneshot, gmp, srste, subp, cs (``patterns/training/recipes/``).
 
 from patterns.training import recipes  # noqa: F401  (registers the recipes)
 from patterns.training.evaluation import Evaluation, evaluate
-from patterns.training.recipe import available_recipes, make_recipe, register_recipe
+from patterns.training.recipe import (
+    available_recipes,
+    make_recipe,
+    recipes_with_dense_parent,
+    register_recipe,
+)
 from patterns.training.trainer import TrainConfig, TrainResult, quick_settings, train
 
 __all__ = [
@@ -21,6 +26,7 @@ __all__ = [
     "evaluate",
     "make_recipe",
     "quick_settings",
+    "recipes_with_dense_parent",
     "register_recipe",
     "train",
 ]

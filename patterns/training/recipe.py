@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from patterns.training.ste import sparse_refined_ste
+from sparsebench.registry import Registry
 
 
 @dataclass
@@ -57,6 +58,9 @@ class Recipe:
     name: ClassVar[str]
     summary: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
+    dense_parent: ClassVar[bool] = False
+    """True: it fine-tunes a trained dense checkpoint (``init=PATH``), so a sweep trains the
+    dense parent first and starts it from there; False: it trains from scratch."""
 
     def __init__(self, pattern: Any, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))
@@ -181,7 +185,7 @@ class DynamicMaskRecipe(MaskedRecipe):
 
 # --------------------------------------------------------------------------- registry
 
-RECIPES: dict[str, type[Recipe]] = {}
+RECIPES: Registry[str, type[Recipe]] = Registry("recipe")
 R = TypeVar("R", bound=type[Recipe])
 
 
@@ -189,10 +193,8 @@ def register_recipe(name: str) -> Callable[[R], R]:
     """Class decorator: make the recipe class reachable as ``make_recipe(name, ...)``."""
 
     def decorate(cls: R) -> R:
-        if name in RECIPES:
-            raise ValueError(f"recipe {name!r} is registered twice; recipe names are unique")
+        RECIPES.add(name, cls)
         cls.name = name
-        RECIPES[name] = cls
         return cls
 
     return decorate
@@ -204,12 +206,13 @@ def available_recipes() -> list[str]:
 
 
 def recipe_class(name: str) -> type[Recipe]:
-    try:
-        return RECIPES[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}"
-        ) from None
+    """The class registered as ``name``; one-line ValueError naming the closest if unknown."""
+    return RECIPES[name]
+
+
+def recipes_with_dense_parent() -> list[str]:
+    """The registered recipes that start from a trained dense checkpoint (``dense_parent``)."""
+    return [name for name, cls in RECIPES.items() if cls.dense_parent]
 
 
 def make_recipe(name: str, pattern: Any, **params: Any) -> Recipe:

@@ -41,17 +41,16 @@ import patterns
 from patterns.checkpoint import (
     Checkpoint,
     atomic_write_bytes,
-    git_state,
     load_checkpoint,
     save_checkpoint,
     seal,
-    software_versions,
     unseal,
 )
 from patterns.training.batches import steps_per_epoch, train_batches
 from patterns.training.evaluation import Evaluation, evaluate
 from patterns.training.recipe import Recipe, RecipeContext, make_recipe
 from patterns.training.schedules import warmup_cosine_lr
+from sparsebench.provenance import code_state, software_versions
 
 CHECKPOINT_NAME = "checkpoint.pt"
 STATE_NAME = "train_state.pt"
@@ -381,7 +380,7 @@ def _metadata(run: _Run, masks: dict[str, torch.Tensor], result: Evaluation
         table.append(row)
     kept = sum(int(m.count_nonzero()) for m in masks.values())
     size = sum(m.numel() for m in masks.values())
-    commit, dirty = git_state()
+    code = code_state()
     params = pattern.params
     return {
         "model": cfg.model,
@@ -414,7 +413,8 @@ def _metadata(run: _Run, masks: dict[str, torch.Tensor], result: Evaluation
         "train_seconds": run.seconds,
         "history": run.history,
         "software": software_versions(),
-        "git_commit": commit,
-        "git_dirty": dirty,
+        "git_commit": code.commit,
+        "git_dirty": code.dirty,
+        "code_fingerprint": code.fingerprint,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -28,18 +28,14 @@ import patterns
 from patterns.training.recipe import MaskedRecipe, RecipeContext, register_recipe
 from patterns.training.recipes.oneshot import load_dense_init
 from patterns.training.schedules import cs_k_levels, gmp_sparsity
+from sparsebench.registry import Registry
 
-LADDERS: dict[str, Callable[[Any], list[Any]]] = {}
+LADDERS: Registry[str, Callable[[Any], list[Any]]] = Registry("ladder")
 
 
 def ladder(name: str) -> Callable[[Callable[[Any], list[Any]]], Callable[[Any], list[Any]]]:
     """Register the reachable intermediate levels (sparsest last) of a discrete pattern."""
-
-    def decorate(fn: Callable[[Any], list[Any]]) -> Callable[[Any], list[Any]]:
-        LADDERS[name] = fn
-        return fn
-
-    return decorate
+    return LADDERS.register(name)
 
 
 @ladder("nm")
@@ -74,6 +70,7 @@ def level_at(pattern: Any, sparsity: float) -> Any | None:
 class GMP(MaskedRecipe):
     summary = "gradual magnitude pruning with a cubic schedule (any pattern; init=PATH optional)"
     defaults = {"init": None, "start": 0.0, "end": 0.5, "updates_per_epoch": 4}
+    dense_parent = True  # init=PATH is optional; a sweep starts it from its dense parent
 
     def default_lr(self) -> float:
         return 0.01 if self.params["init"] else 0.1

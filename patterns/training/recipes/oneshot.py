@@ -37,6 +37,7 @@ def load_dense_init(recipe: str, path: str, model: nn.Module, model_name: str, d
 class OneShot(MaskedRecipe):
     summary = "prune a dense checkpoint (init=PATH) once, fine-tune with the mask fixed"
     defaults = {"init": None}
+    dense_parent = True
 
     def __init__(self, pattern: Any, **params: Any) -> None:
         super().__init__(pattern, **params)
