@@ -12,7 +12,7 @@ import sys
 import traceback
 
 from harness.commands import discover
-from harness.interrupts import is_interrupt
+from harness.interrupts import first_interrupt_only, is_interrupt
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with first_interrupt_only():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args._run(args) or 0)
     except ValueError as exc:

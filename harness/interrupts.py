@@ -23,6 +23,31 @@ def is_interrupt(exc: BaseException) -> bool:
 
 
 @contextmanager
+def first_interrupt_only() -> Iterator[None]:
+    """The body's first Ctrl-C raises KeyboardInterrupt; every later one is ignored, also
+    after the body: once interrupted, the process is ending, and its cleanup (closing the
+    run, DuckDB's and torch's exit handlers) must not be cut short by a second Ctrl-C.
+    Without an interrupt the previous handler comes back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    interrupted = False
+
+    def first(signum: int, frame: Any) -> None:
+        nonlocal interrupted
+        interrupted = True
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        if not interrupted:
+            signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
 def sigint_deferred() -> Iterator[None]:
     """Ignore SIGINT in the body (the main thread's cleanup); restore the handler after."""
     if threading.current_thread() is not threading.main_thread():
