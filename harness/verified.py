@@ -20,10 +20,12 @@ shared by every backend and thread count that case is run with.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -234,6 +236,7 @@ def build_columns(info: Mapping[str, Any]) -> dict[str, Any]:
             "kernel_source_hash": info.get("source_hash")}
 
 
+@functools.cache
 def _cuda_clock() -> Clock:
     from harness.cuda_clock import CudaEventClock  # needs PyCUDA
 
@@ -242,6 +245,24 @@ def _cuda_clock() -> Clock:
 
 # device -> the clock its calls are timed with
 CLOCKS: dict[str, Callable[[], Clock]] = {"cpu": lambda: HOST, "cuda": _cuda_clock}
+
+
+def _fp32_cudnn() -> AbstractContextManager[Any]:
+    cudnn = torch.backends.cudnn
+    return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
+                       deterministic=cudnn.deterministic, allow_tf32=False)
+
+
+# device -> what keeps its convs in fp32 (cuDNN would silently use TF32 otherwise)
+FP32: dict[str, Callable[[], AbstractContextManager[Any]]] = {"cpu": nullcontext,
+                                                              "cuda": _fp32_cudnn}
+
+
+@contextmanager
+def _pinned(threads: int, device: str) -> Iterator[None]:
+    """Torch's thread count pinned, fp32 kept, autograd off: how every case runs."""
+    with pinned_threads(threads), FP32[device](), torch.inference_mode():
+        yield
 
 
 @dataclass(frozen=True)
@@ -257,7 +278,7 @@ def check(case: Case, backend: str, threads: int, device: str = "cpu") -> Checke
     """Prepare ``case`` on ``backend`` and run it once against its float64 reference (the
     caller decides what error is wrong: ``tolerance``)."""
     x = case.x.to(device)
-    with pinned_threads(threads), torch.inference_mode():
+    with _pinned(threads, device):
         prepared = case.prepare(backend, device, threads)
         error = max_rel_error(prepared.run(x), case.reference)
     return Checked(prepared, x, error)
@@ -332,7 +353,7 @@ def _verified_timing(case: Case, backend: str, threads: int, timing: Any, device
     if not checked.error <= limit:  # NaN counts as wrong
         return Measured({**row, "status": "wrong", "message": f"max relative error "
                          f"{checked.error:.3g} > {limit:g} against float64 torch; not timed"})
-    with pinned_threads(threads), torch.inference_mode():
+    with _pinned(threads, device):
         used = threads_used(prepared.reporting)
         if used == {threads}:
             result = measure_with(partial(prepared.run, checked.x), timing, CLOCKS[device]())
