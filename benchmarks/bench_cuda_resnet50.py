@@ -15,9 +15,9 @@ by the layer policy), batch 1 and 8, it times in one run:
     at the nearest level, 1×4 and 1×16 blocks and filter pruning in fp32, CS and 1×16 in fp16.
 Every output is checked against an fp64 ``F.conv2d`` of the same masked weight first; a
 wrong one is recorded as 'wrong' without a time.  Times are CUDA-event medians per call
-(kernels_cuda.cuda_measure).  Writes one row per (layer, batch, kernel) to --out, a geomean
-table (over the 52 conv layers, each shape weighted by how often it occurs) to
-<out>_geomean.csv, and build_info + versions to <out>.json.
+(``harness.timing.measure`` on ``harness.cuda_clock.CudaEventClock``).  Writes one row per
+(layer, batch, kernel) to --out, a geomean table (over the 52 conv layers, each shape
+weighted by how often it occurs) to <out>_geomean.csv, and build_info + versions to <out>.json.
 
 This file sits in asv's benchmarks folder: it runs only as a script, defines no asv
 benchmark names and imports nothing heavy at import time.
@@ -154,7 +154,8 @@ class Bench:
     def record(self, row: dict[str, Any], fn: Callable[[], Any], check: Callable[[], float],
                tolerance: float) -> None:
         """Check (max rel error vs fp64 torch) below ``tolerance``, then time ``fn``."""
-        import kernels_cuda
+        from harness.cuda_clock import CudaEventClock
+        from harness.timing import measure
 
         row = {**self.base_row(), **row}
         row["flops_nonzero"] = row["flops_dense"] * row["actual_density"]
@@ -164,8 +165,8 @@ class Bench:
             if not err < tolerance:
                 row.update(status="wrong", message=f"max rel error {err:.3g} vs torch")
             else:
-                t = kernels_cuda.cuda_measure(fn, budget_s=self.args.budget,
-                                              max_repeats=self.args.max_repeats)
+                t = measure(fn, budget_s=self.args.budget, max_repeats=self.args.max_repeats,
+                            clock=CudaEventClock())
                 row.update(status="ok", median_s=t.median_s, min_s=t.min_s, p90_s=t.p90_s,
                            stdev_s=t.stdev_s, repeats=t.repeats,
                            calls_per_repeat=t.calls_per_repeat)
@@ -182,7 +183,7 @@ class Bench:
         import torch
         import torch.nn.functional as F
 
-        import kernels_cuda
+        from harness.verified import max_rel_error
         from kernels_cuda.launch import DTYPE_SUFFIX
 
         layer = self.shape.layer
@@ -199,7 +200,7 @@ class Bench:
             row = {"backend": "torch", "kernel": kernel, "dtype": DTYPE_SUFFIX[dtype],
                    "pattern": "dense", "requested_sparsity": 0.0, "nominal_density": 1.0,
                    "actual_density": 1.0}
-            self.record(row, run, lambda run=run: kernels_cuda.max_rel_error(run(), want), tol)
+            self.record(row, run, lambda run=run: max_rel_error(run(), want), tol)
         torch.backends.cudnn.allow_tf32 = False
 
     def semi_structured(self) -> None:
@@ -207,8 +208,8 @@ class Bench:
         columns zero-padded to a multiple of 64 (what the sparse GEMM needs)."""
         import torch
 
-        import kernels_cuda
         import patterns
+        from harness.verified import max_rel_error
 
         layer = self.shape.layer
         if layer.kind != "1x1":
@@ -224,14 +225,14 @@ class Bench:
                  "pattern": "dense", "requested_sparsity": 0.0, "nominal_density": 1.0,
                  "actual_density": float((w != 0).float().mean())}
         self.record(dense, lambda: torch.mm(w, x),
-                    lambda: kernels_cuda.max_rel_error(torch.mm(w, x), want), TOL_TORCH_LOW)
+                    lambda: max_rel_error(torch.mm(w, x), want), TOL_TORCH_LOW)
         held: dict[str, Any] = {}
 
         def check() -> float:
             from torch.sparse import to_sparse_semi_structured
 
             held["w"] = to_sparse_semi_structured(w)
-            return kernels_cuda.max_rel_error(torch.mm(held["w"], x), want)
+            return max_rel_error(torch.mm(held["w"], x), want)
 
         sparse = {"backend": "torch", "kernel": "torch-2:4-f16", "dtype": "f16",
                   "pattern": p.describe(), "pattern_params": json.dumps(p.params),
@@ -245,6 +246,7 @@ class Bench:
         import torch.nn.functional as F
 
         import kernels_cuda
+        from harness.verified import max_rel_error
 
         layer = self.shape.layer
         torch_dtype = torch.float16 if dtype == "f16" else torch.float32
@@ -262,7 +264,7 @@ class Bench:
             row["kernel"] = f"cuda-{conv.kernel}"
             held["conv"] = conv
             want = F.conv2d(x.double(), w.double(), None, layer.stride, layer.padding)
-            return kernels_cuda.max_rel_error(conv(x), want)
+            return max_rel_error(conv(x), want)
 
         tol = TOL_F16 if dtype == "f16" else TOL_F32
         self.record(row, lambda: held["conv"](x), check, tol)

@@ -2,9 +2,11 @@
 
 Layers: a ResNet-50 1x1 and 3x3 and a MobileNetV2 1x1 at ImageNet shapes, batch 1
 (``harness.kernel_bench.REPRESENTATIVE_LAYERS``). Every setup checks the kernel's output
-against ``torch.nn.functional.conv2d`` first; a wrong kernel fails its benchmark instead of
-recording a time. ``track_`` benchmarks time the sparse kernel and its baseline in the same
-call and return the ratio, so a regression in the speedup shows even on a noisy machine.
+against the float64 ``torch.nn.functional.conv2d`` reference with the one verify-and-time
+path's check (``harness.verified``); a wrong kernel fails its benchmark instead of
+recording a time. ``track_`` benchmarks measure the sparse kernel and its baseline with
+``harness.verified.measure_case`` in the same call and return the ratio of medians, so a
+regression in the speedup shows even on a noisy machine.
 """
 
 from __future__ import annotations
@@ -13,37 +15,42 @@ from harness.kernel_bench import (
     DEFAULT_PATTERNS,
     DEFAULT_SPARSITIES,
     DEFAULT_THREADS,
-    MAX_REL_ERROR,
     REPRESENTATIVE_LAYERS,
     make_case,
     sweep_levels,
-    verified_conv,
 )
-from harness.timing import measure
+from harness.timing import TimingSettings
+from harness.verified import check, measure_case, tolerance
 
 LAYERS = list(REPRESENTATIVE_LAYERS)
 PATTERNS = list(DEFAULT_PATTERNS)
 SPARSITIES = list(DEFAULT_SPARSITIES)
 THREADS = list(DEFAULT_THREADS)
-RATIO_BUDGET_S = 0.2  # per side of a track_ ratio
+RATIO_TIMING = TimingSettings(budget_s=0.2)  # per side of a track_ ratio
 
 
-def checked(layer_key: str, pattern_name: str, sparsity: float, backend: str, threads: int):
-    """(prepared conv, input) for a layer at a pattern level, verified against torch.
+def case_for(layer_key: str, pattern_name: str, sparsity: float):
+    """The layer's case at a pattern level (float64 reference).
 
     NotImplementedError (asv: skip) when the pattern cannot take the layer's shape.
     """
     layer = REPRESENTATIVE_LAYERS[layer_key]
     pattern = sweep_levels([pattern_name], [sparsity])[0].pattern
     try:
-        case = make_case(layer, pattern, batch=1)
+        return make_case(layer, pattern, batch=1)
     except ValueError as exc:
         raise NotImplementedError(str(exc)) from None
-    conv, error = verified_conv(case, backend, threads)
-    if not error <= MAX_REL_ERROR:
-        raise AssertionError(f"{backend} {pattern.describe()} on {layer_key}: max rel error "
-                             f"{error:.3g} > {MAX_REL_ERROR:g}; not timed")
-    return conv, case.x
+
+
+def checked(layer_key: str, pattern_name: str, sparsity: float, backend: str, threads: int):
+    """(run, input) for a layer at a pattern level, verified against its reference."""
+    case = case_for(layer_key, pattern_name, sparsity)
+    result = check(case, backend, threads)
+    limit = tolerance(case, backend)
+    if not result.error <= limit:
+        raise AssertionError(f"{backend} {case.pattern.describe()} on {layer_key}: max rel "
+                             f"error {result.error:.3g} > {limit:g}; not timed")
+    return result.prepared.run, result.x
 
 
 class _Bench:
@@ -59,7 +66,7 @@ class _Bench:
         process, so nothing needs restoring)."""
         import torch
 
-        self.conv, self.x = checked(layer, pattern, sparsity, backend, threads)
+        self.run, self.x = checked(layer, pattern, sparsity, backend, threads)
         torch.set_num_threads(threads)
 
 
@@ -73,7 +80,7 @@ class TimeSparse(_Bench):
         self._prepare(layer, pattern, sparsity, "c", threads)
 
     def time_conv(self, layer, pattern, sparsity, threads):
-        self.conv(self.x, threads=threads)
+        self.run(self.x)
 
 
 class TimeDense(_Bench):
@@ -86,7 +93,7 @@ class TimeDense(_Bench):
         self._prepare(layer, "dense", 0.0, backend, threads)
 
     def time_conv(self, layer, backend, threads):
-        self.conv(self.x, threads=threads)
+        self.run(self.x)
 
 
 class TrackSpeedup(_Bench):
@@ -97,15 +104,18 @@ class TrackSpeedup(_Bench):
     unit = "ratio"
 
     def setup(self, layer, pattern, sparsity, threads):
-        self._prepare(layer, pattern, sparsity, "c", threads)
-        self.baselines = {backend: checked(layer, "dense", 0.0, backend, threads)[0]
-                          for backend in ("c", "torch")}
+        self.cases = {"sparse": case_for(layer, pattern, sparsity),
+                      "dense": case_for(layer, "dense", 0.0)}
+
+    def _median_s(self, case, backend: str, threads: int) -> float:
+        measured = measure_case(case, backend, threads=threads, timing=RATIO_TIMING)
+        if measured.status != "ok":
+            raise AssertionError(f"{backend} on {case.layer.name}: {measured.row['message']}")
+        return measured.row["median_s"]
 
     def _ratio(self, baseline: str, threads: int) -> float:
-        base, sparse, x = self.baselines[baseline], self.conv, self.x
-        dense_s = measure(lambda: base(x, threads=threads), budget_s=RATIO_BUDGET_S).median_s
-        sparse_s = measure(lambda: sparse(x, threads=threads), budget_s=RATIO_BUDGET_S).median_s
-        return dense_s / sparse_s
+        return (self._median_s(self.cases["dense"], baseline, threads)
+                / self._median_s(self.cases["sparse"], "c", threads))
 
     def track_speedup_over_c_dense(self, layer, pattern, sparsity, threads):
         return self._ratio("c", threads)

@@ -1,9 +1,9 @@
 """Per-layer kernel benchmark: every prunable conv of a model, every backend, verified then timed.
 
-``bench_layer`` is the unit a runner can reuse: it masks a weight with a pattern,
-checks the backend's output against ``torch.nn.functional.conv2d`` (float64 reference) and
-only then times it, returning one row with the results store's measurement columns. A
-wrong result gets ``status='wrong'`` and no timing. ``sweep`` runs it over models, layers,
+``bench_layer`` masks a random weight with a pattern and hands the case to the one
+verify-and-time path (``harness.verified.measure_case``): checked against a float64
+``torch.nn.functional.conv2d`` reference, then timed; a wrong result gets
+``status='wrong'`` and no timing. ``sweep`` runs it over models, layers,
 patterns, sparsities and thread counts; ``with_speedups`` and ``summarise`` derive the
 ratios against our dense kernel and torch's dense conv measured in the same run.
 """
@@ -11,7 +11,6 @@ ratios against our dense kernel and torch's dense conv measured in the same run.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import zlib
@@ -19,9 +18,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from harness.backends import BACKENDS, PreparedConv
-from harness.layers import ConvLayer, conv_layers
-from harness.timing import measure, pinned_threads
+from harness.layers import ConvLayer, zoo_prunable_layers
+from harness.timing import TimingSettings
+from harness.verified import LayerCase, layer_case, measure_case, unsupported_row
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,7 +30,6 @@ DEFAULT_MODELS = ("resnet50", "vgg16_bn", "mobilenet_v2")
 DEFAULT_PATTERNS = ("unstructured", "nm", "block", "cs", "filter")
 DEFAULT_SPARSITIES = (0.5, 0.75, 0.875, 0.9375)
 DEFAULT_THREADS = (1, 2)
-MAX_REL_ERROR = 1e-4  # the kernels' contract: fp32 output within 1e-4 of torch
 # Parameters fixed per pattern in the kernel sweep (the rest take the pattern's defaults).
 SWEEP_PARAMS: dict[str, dict[str, Any]] = {"block": {"n": 16, "balance": "uniform"}}
 # Representative layers for continuous benchmarking (asv): "model:layer" -> its shape.
@@ -45,42 +43,10 @@ REPRESENTATIVE_LAYERS = {
 BASELINES = (("torch", "torch"), ("c", "c_dense"))
 
 
-def skip_reason(layer: ConvLayer) -> str | None:
-    """Why the layer policy keeps ``layer`` dense (stem, depthwise/grouped), else None."""
-    if layer.groups != 1:
-        return "grouped/depthwise conv: stays dense (layer policy)"
-    if layer.is_stem:
-        return "stem conv: stays dense (layer policy)"
-    if layer.dilation != 1:
-        return "dilated conv: the kernels take dilation 1 only"
-    return None
-
-
-def model_layers(model: str) -> list[ConvLayer]:
-    """The conv layers of zoo model ``model`` at its native input size."""
-    from patterns import models
-
-    info = models.model_info(model)
-    return conv_layers(models.create_model(model), info.input_size)
-
-
 def prunable_layers(model: str, limit: int | None = None) -> list[ConvLayer]:
-    """The layers of ``model`` the layer policy prunes, the first ``limit`` if given."""
-    layers = [layer for layer in model_layers(model) if skip_reason(layer) is None]
+    """The convs of zoo model ``model`` the layer policy prunes, the first ``limit`` if given."""
+    layers = zoo_prunable_layers(model)
     return layers if limit is None else layers[:limit]
-
-
-@dataclass(frozen=True)
-class LayerCase:
-    """One layer's inputs for one pattern: masked weight, input, float64 reference output."""
-
-    layer: ConvLayer
-    pattern: Any  # patterns.Pattern
-    weight: torch.Tensor
-    x: torch.Tensor
-    reference: torch.Tensor
-    actual_density: float
-    mask_hash: str
 
 
 def random_weight(layer: ConvLayer, seed: int = 0) -> torch.Tensor:
@@ -102,129 +68,37 @@ def random_input(layer: ConvLayer, batch: int, seed: int = 0) -> torch.Tensor:
 
 def make_case(layer: ConvLayer, pattern: Any, batch: int, *, seed: int = 0,
               weight: torch.Tensor | None = None, x: torch.Tensor | None = None) -> LayerCase:
-    """Mask ``weight`` (random if None) with ``pattern`` and compute the reference output.
-
-    ValueError when the pattern cannot take the layer's shape.
+    """Mask ``weight`` (random if None) with ``pattern``: the layer's case (float64
+    reference). ValueError when the pattern cannot take the layer's shape.
     """
-    import torch
-    import torch.nn.functional as F
-
     reason = pattern.check_shape(layer.weight_shape)
     if reason:
         raise ValueError(f"{layer.name}: {pattern.describe()} cannot take "
                          f"{layer.weight_shape}: {reason}")
     dense = random_weight(layer, seed) if weight is None else weight.detach().float().cpu()
-    mask = pattern.mask(dense)
-    masked = (dense * mask).contiguous()
     x = random_input(layer, batch, seed) if x is None else x
-    with torch.no_grad():
-        reference = F.conv2d(x.double(), masked.double(), None, layer.stride, layer.padding,
-                             layer.dilation, layer.groups)
-    mask_bytes = mask.to(torch.uint8).flatten().numpy().tobytes()
-    return LayerCase(layer, pattern, masked, x, reference,
-                     float(mask.float().mean()), hashlib.sha256(mask_bytes).hexdigest()[:16])
-
-
-def max_rel_error(output: torch.Tensor, reference: torch.Tensor) -> float:
-    """max |output - reference| / max |reference| (norm-wise, so zeros do not blow it up)."""
-    out = output.detach().to("cpu", dtype=reference.dtype)
-    if out.shape != reference.shape:
-        return math.inf
-    scale = float(reference.abs().max()) or 1.0
-    return float((out - reference).abs().max()) / scale
-
-
-def _base_row(layer: ConvLayer, pattern: Any, density: float | None, mask_hash: str | None,
-              backend: str, threads: int, batch: int, device: str, model: str | None,
-              requested_sparsity: float | None) -> dict[str, Any]:
-    """A measurement row with its configuration filled in and no result yet."""
-    return {
-        "scope": "layer", "model": model, "layer": layer.name, "layer_kind": layer.kind,
-        "backend": backend, "kernel": None, "device": device, "isa": None,
-        "compile_flags": None, "kernel_source_hash": None, "pattern": pattern.name,
-        "pattern_params": json.dumps(pattern.params, sort_keys=True),
-        "requested_sparsity": requested_sparsity,
-        "nominal_density": pattern.nominal_density, "actual_density": density,
-        "threads": threads, "batch": batch, "in_channels": layer.in_channels,
-        "out_channels": layer.out_channels, "height": layer.height, "width": layer.width,
-        "kernel_h": layer.kernel_h, "kernel_w": layer.kernel_w, "stride": layer.stride,
-        "padding": layer.padding, "flops_dense": layer.flops(batch),
-        "flops_nonzero": None if density is None else layer.flops(batch, density),
-        "warmup": None, "repeats": None, "median_s": None, "min_s": None, "p90_s": None,
-        "p99_s": None, "stdev_s": None, "max_rel_error": None, "precision": None,
-        "status": "error", "message": None,
-        "checkpoint_key": None, "mask_hash": mask_hash,
-    }
-
-
-def _build_columns(backend: str) -> dict[str, str | None]:
-    """compile_flags and kernel_source_hash of a backend's build, for the row."""
-    info = BACKENDS[backend].build_info()
-    flags = info.get("flags")
-    return {"compile_flags": " ".join(flags) if isinstance(flags, list | tuple) else flags,
-            "kernel_source_hash": info.get("source_hash")}
-
-
-def verified_conv(case: LayerCase, backend: str, threads: int, device: str = "cpu",
-                  ) -> tuple[PreparedConv, float]:
-    """``case``'s weight prepared on ``backend`` and the max relative error of its output
-    against the float64 reference (the caller decides what error is wrong)."""
-    import torch
-
-    layer = case.layer
-    conv = BACKENDS[backend].prepare(case.weight, pattern=case.pattern, stride=layer.stride,
-                                     padding=layer.padding, device=device)
-    with torch.inference_mode(), pinned_threads(threads):
-        error = max_rel_error(conv(case.x.to(device), threads=threads), case.reference)
-    return conv, error
+    return layer_case(layer, pattern, dense * pattern.mask(dense), x)
 
 
 def bench_layer(layer: ConvLayer, pattern: Any, backend: str, threads: int, batch: int,
                 budget: float, *, case: LayerCase | None = None, model: str | None = None,
                 requested_sparsity: float | None = None, device: str = "cpu",
                 seed: int = 0) -> dict[str, Any]:
-    """Verify then time ``layer`` with ``pattern`` on ``backend``: one measurement row.
+    """Verify then time ``layer`` with ``pattern`` on ``backend``: one measurement row
+    (``harness.verified.measure_case``, with ``budget`` seconds of timing).
 
     ``case`` carries the masked weight, input and reference (a checkpoint's weights, or
-    shared between backends); without it a random weight is masked. ``budget`` is the
-    timing budget in seconds. Failures of the backend become ``status='error'`` rows and
-    a result off by more than ``MAX_REL_ERROR`` a ``'wrong'`` row, neither with a time.
-    Times are wall clock: a GPU backend's call must synchronise before it returns.
+    shared between backends); without it a random weight is masked.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    if threads < 1 or batch < 1 or budget <= 0:
-        raise ValueError(f"threads={threads}, batch={batch}, budget={budget}: "
-                         "all must be positive")
-    import torch
-
+    if budget <= 0 or batch < 1:
+        raise ValueError(f"batch={batch}, budget={budget}: both must be positive")
     case = case or make_case(layer, pattern, batch, seed=seed)
     if case.layer != layer or case.x.shape[0] != batch:
         raise ValueError(f"case is for {case.layer.name} batch {case.x.shape[0]}, "
                          f"not {layer.name} batch {batch}")
-    row = _base_row(layer, pattern, case.actual_density, case.mask_hash, backend, threads,
-                    batch, device, model, requested_sparsity)
-    ok, reason = BACKENDS[backend].availability()
-    if not ok:
-        row["message"] = reason
-        return row
-    try:
-        conv, row["max_rel_error"] = verified_conv(case, backend, threads, device)
-        row.update(kernel=conv.kernel, isa=conv.isa, precision=getattr(conv, "precision", "fp32"),
-                   **_build_columns(backend))
-        tolerance = BACKENDS[backend].tolerance or MAX_REL_ERROR
-        if not row["max_rel_error"] <= tolerance:  # NaN is wrong too
-            row.update(status="wrong", message=f"max rel error {row['max_rel_error']:.3g} > "
-                       f"{tolerance:g} against torch conv2d; not timed")
-            return row
-        x = case.x.to(device)
-        with torch.inference_mode(), pinned_threads(threads):
-            timing = measure(lambda: conv(x, threads=threads), budget_s=budget)
-    except Exception as exc:  # a kernel that fails is a recorded result, not a crash
-        row["message"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        return row
-    row.update(timing.as_row(), status="ok")
-    return row
+    return measure_case(case, backend, threads=threads, timing=TimingSettings(budget_s=budget),
+                        device=device, columns={"model": model,
+                                                "requested_sparsity": requested_sparsity}).row
 
 
 @dataclass(frozen=True)
@@ -287,9 +161,8 @@ def _layer_groups(model: str, layer: ConvLayer, jobs: list[tuple[str, Any, float
                     cases[id(pattern)] = str(exc)
             case = cases[id(pattern)]
             if isinstance(case, str):
-                row = _base_row(layer, pattern, None, None, backend, n_threads, batch, "cpu",
-                                model, requested)
-                row["message"] = f"unsupported shape: {case}"
+                row = unsupported_row(layer, pattern, batch, backend, n_threads, case,
+                                      {"model": model, "requested_sparsity": requested})
             else:
                 row = bench_layer(layer, pattern, backend, n_threads, batch, budget, case=case,
                                   model=model, requested_sparsity=requested)

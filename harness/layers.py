@@ -145,3 +145,22 @@ def conv_layers(model: nn.Module, input_size: int, in_channels: int = 3) -> list
         for handle in handles:
             handle.remove()
     return list(found.values())
+
+
+def prunable_layers(model: nn.Module, input_size: int, in_channels: int = 3) -> list[ConvLayer]:
+    """The convs of ``model`` the layer policy lets a pattern prune (``patterns.policy``:
+    not the stem, not depthwise; grouped convs are prunable), in execution order."""
+    from patterns.policy import prunable
+
+    names = set(prunable(model))
+    return [layer for layer in conv_layers(model, input_size, in_channels)
+            if layer.name in names]
+
+
+def zoo_prunable_layers(model_name: str) -> list[ConvLayer]:
+    """``prunable_layers`` of zoo model ``model_name`` at its own (ImageNet) input shape:
+    the layer list of the sweep's shape models, ``sparsebench kernels`` and asv."""
+    from patterns import models
+
+    info = models.model_info(model_name)
+    return prunable_layers(models.create_model(model_name), info.input_size)

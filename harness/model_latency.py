@@ -82,8 +82,3 @@ def prepare_model(model: nn.Module, backend: str, layer_patterns: dict[str, Any]
     return SwappedModel(backend_model(model, backend, layer_patterns, dense_pattern,
                                       device=device, threads=threads), backend)
 
-
-def max_relative_error(output: torch.Tensor, reference: torch.Tensor) -> float:
-    """max |output − reference| / max |reference| (the figure stored with every timing)."""
-    scale = reference.abs().max().clamp_min(torch.finfo(reference.dtype).tiny)
-    return float((output.float() - reference.float()).abs().max() / scale)

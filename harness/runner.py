@@ -41,18 +41,6 @@ class SweepSummary:
         return 1.0 - self.timed_s / self.latency_wall_s if self.latency_wall_s else 0.0
 
 
-def prunable_layers(model_name: str) -> list[str]:
-    """Names of the convs the default layer policy prunes (stem and depthwise excluded)."""
-    from harness.layers import conv_layers
-    from harness.measure import input_spec
-    from patterns.models import create_model
-
-    channels, size, classes = input_spec(model_name)
-    model = create_model(model_name, num_classes=classes, in_channels=channels)
-    return [layer.name for layer in conv_layers(model, size, in_channels=channels)
-            if layer.groups == 1 and not layer.is_stem]
-
-
 def run_sweep(spec: SweepSpec, spec_text: str, *, db_path: Path, out_dir: Path,
               progress: bool = True) -> SweepSummary:
     """Run every job of ``spec`` not already stored with ``spec.executor``; returns what
@@ -92,7 +80,7 @@ def _run(spec: SweepSpec, spec_text: str, sweep_executor: executors.SweepExecuto
                        {name: BACKENDS[name].build_info() for name in usable}, known)
     writer = RowWriter(store, run_id, known)
     bars = Progress(progress)
-    sweep = Sweep(runnable, ctx, usable, {m: prunable_layers(m) for m in models},
+    sweep = Sweep(runnable, ctx, usable, _layer_names(models),
                   _stored_keys(store), writer, bars)
     started = time.perf_counter()
     try:
@@ -112,6 +100,13 @@ def _run(spec: SweepSpec, spec_text: str, sweep_executor: executors.SweepExecuto
     return SweepSummary(run_id, db_path, ended - started, writer.timed_s,
                         ended - latency_started if latency_started else 0.0, writer.counts,
                         notes, tuple(writer.failures))
+
+
+def _layer_names(models: dict[str, None]) -> dict[str, list[str]]:
+    """Model -> the convs its layer jobs time: the layer policy's list (patterns.policy)."""
+    from harness.layers import zoo_prunable_layers
+
+    return {m: [layer.name for layer in zoo_prunable_layers(m)] for m in models}
 
 
 def _failure_notes(writer: RowWriter) -> dict[str, Any] | None:

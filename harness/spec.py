@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.errors import BadInput
 from harness.spec_checks import check_spec
+from harness.timing import TimingSettings
 from sparsebench.registry import did_you_mean
 
 
@@ -49,11 +50,11 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
-class TimingSpec:
-    """Warm-up and repeat policy for every timed call."""
+class TimingSpec(TimingSettings):
+    """Warm-up and repeat policy for every timed call: ``harness.timing.TimingSettings``
+    with the sweep's defaults."""
 
     warmup: int = 2
-    min_repeats: int = 5
     max_repeats: int = 100
     budget_s: float = 0.5
     target_rel_ci: float = 0.03

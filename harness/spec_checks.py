@@ -125,16 +125,14 @@ def _check_fit(model_name: str, shape: tuple[int, int, int], pattern_levels: lis
     from torch import nn
 
     from patterns.models import create_model
-    from patterns.policy import LayerPolicy
+    from patterns.policy import prunable
 
     if not pattern_levels:
         return
     channels, _size, classes = shape
     model = create_model(model_name, num_classes=classes, in_channels=channels)
-    policy = LayerPolicy()
-    convs = [(name, m) for name, m in model.named_modules()
-             if isinstance(m, nn.Conv2d) and m.groups == 1
-             and policy.dense_reason(m, False) is None]
+    convs = [(name, model.get_submodule(name)) for name in prunable(model)
+             if isinstance(model.get_submodule(name), nn.Conv2d)]
     for level in pattern_levels:
         reasons = [level.check_shape(conv.weight.shape) for _name, conv in convs]
         if convs and all(reasons):  # a layer that cannot take it stays dense; none can: refuse

@@ -13,17 +13,12 @@ from kernels_cuda.build import source_hash
 from kernels_cuda.conv import CudaConv, conv2d, prepare
 from kernels_cuda.info import build_info, is_available
 from kernels_cuda.packing import pack, supported_patterns, unpack
-from kernels_cuda.timing import Timing, cuda_measure
-from kernels_cuda.verify import max_rel_error
 
 __all__ = [
     "CudaConv",
-    "Timing",
     "build_info",
     "conv2d",
-    "cuda_measure",
     "is_available",
-    "max_rel_error",
     "pack",
     "prepare",
     "source_hash",

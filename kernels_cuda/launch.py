@@ -122,22 +122,22 @@ def _csr(p: Packed, geom: Geometry, x: torch.Tensor, y: torch.Tensor,
                   (STAGED_THREADS, 1, 1), args)
 
 
-@builder("nm", label=lambda p: "nm")
-def _nm(p: Packed, geom: Geometry, x: torch.Tensor, y: torch.Tensor,
-        bias: torch.Tensor | None) -> Launch:
-    a = p.arrays
-    args = (x, a["vals"], a["idx"], bias, y, *geom.args(), p.params["n"], p.params["m"])
-    return Launch("nm", f"sb_nm_{DTYPE_SUFFIX[x.dtype]}", _staged_grid(geom, geom.cout),
-                  (STAGED_THREADS, 1, 1), args)
+def _per_channel(family: str, index: str, params: tuple[str, str]) -> Builder:
+    """The builder of a staged family packed one row per output channel: values, the
+    ``index`` array and two int parameters (nm: idx, n, m; cs: seg, k, d)."""
+
+    def build(p: Packed, geom: Geometry, x: torch.Tensor, y: torch.Tensor,
+              bias: torch.Tensor | None) -> Launch:
+        args = (x, p.arrays["vals"], p.arrays[index], bias, y, *geom.args(),
+                *(p.params[name] for name in params))
+        return Launch(family, f"sb_{family}_{DTYPE_SUFFIX[x.dtype]}",
+                      _staged_grid(geom, geom.cout), (STAGED_THREADS, 1, 1), args)
+
+    return build
 
 
-@builder("cs", label=lambda p: "cs")
-def _cs(p: Packed, geom: Geometry, x: torch.Tensor, y: torch.Tensor,
-        bias: torch.Tensor | None) -> Launch:
-    a = p.arrays
-    args = (x, a["vals"], a["seg"], bias, y, *geom.args(), p.params["k"], p.params["d"])
-    return Launch("cs", f"sb_cs_{DTYPE_SUFFIX[x.dtype]}", _staged_grid(geom, geom.cout),
-                  (STAGED_THREADS, 1, 1), args)
+builder("nm", label=lambda p: "nm")(_per_channel("nm", "idx", ("n", "m")))
+builder("cs", label=lambda p: "cs")(_per_channel("cs", "seg", ("k", "d")))
 
 
 @builder("bsr", label=lambda p: f"bsr-n{p.params['nb']}")

@@ -18,7 +18,7 @@ from torch import nn
 from patterns.base import Pattern
 from patterns.masks import density
 
-__all__ = ["LayerPolicy", "LayerRecord", "PrunePlan", "apply"]
+__all__ = ["LayerPolicy", "LayerRecord", "PrunePlan", "apply", "policy_reasons", "prunable"]
 
 
 @dataclass(frozen=True)
@@ -75,20 +75,34 @@ class PrunePlan:
         return kept / total if total else 1.0
 
 
-def apply(model: nn.Module, pattern: Pattern, policy: LayerPolicy | None = None) -> PrunePlan:
-    """Masks for ``model``'s prunable layers and a per-layer table (see module docstring)."""
+def _layers(model: nn.Module) -> dict[str, nn.Module]:
+    return {name: module for name, module in model.named_modules()
+            if isinstance(module, nn.Conv2d | nn.Linear)}
+
+
+def policy_reasons(model: nn.Module, policy: LayerPolicy | None = None) -> dict[str, str | None]:
+    """Every conv/linear layer of ``model`` -> why ``policy`` keeps it dense (None: the
+    policy lets a pattern prune it), in module order."""
     policy = LayerPolicy() if policy is None else policy
-    layers = {
-        name: module
-        for name, module in model.named_modules()
-        if isinstance(module, nn.Conv2d | nn.Linear)
-    }
+    layers = _layers(model)
     linears = [name for name, module in layers.items() if isinstance(module, nn.Linear)]
     classifier = linears[-1] if linears else None
+    return {name: policy.dense_reason(module, name == classifier)
+            for name, module in layers.items()}
 
+
+def prunable(model: nn.Module, policy: LayerPolicy | None = None) -> list[str]:
+    """Names of the layers the policy lets a pattern prune: the one layer list every
+    benchmark path measures (a pattern may still leave some dense for their shape)."""
+    return [name for name, reason in policy_reasons(model, policy).items() if reason is None]
+
+
+def apply(model: nn.Module, pattern: Pattern, policy: LayerPolicy | None = None) -> PrunePlan:
+    """Masks for ``model``'s prunable layers and a per-layer table (see module docstring)."""
+    layers = _layers(model)
     reasons: dict[str, str] = {}
-    for name, module in layers.items():
-        reason = policy.dense_reason(module, name == classifier)
+    for name, reason in policy_reasons(model, policy).items():
+        module = layers[name]
         if reason is None and not pattern.prunes:
             reason = f"pattern {pattern.describe()} prunes nothing"
         if reason is None:

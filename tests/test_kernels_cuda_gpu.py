@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 import kernels_cuda
 import patterns
+from harness.verified import max_rel_error
 
 AVAILABLE, REASON = kernels_cuda.is_available()
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not AVAILABLE, reason=REASON)]
@@ -76,7 +77,7 @@ def _run(case: dict[str, Any], dtype: torch.dtype) -> float:
     want = F.conv2d(x.double().cuda(), w.double().cuda(),
                     None if bias is None else bias.double().cuda(), case["stride"], case["pad"])
     assert y.shape == want.shape
-    return kernels_cuda.max_rel_error(y, want)
+    return max_rel_error(y, want)
 
 
 @pytest.mark.parametrize("name", patterns.available())
@@ -101,7 +102,7 @@ def test_side_stream_is_ordered():
         x = torch.randn(8, 64, 56, 56, device="cuda")  # queued on the side stream
         y = conv(x) * 1.0                               # consumed on the side stream
     side.synchronize()
-    assert kernels_cuda.max_rel_error(y, F.conv2d(x.double(), w.double(), padding=1)) < 1e-4
+    assert max_rel_error(y, F.conv2d(x.double(), w.double(), padding=1)) < 1e-4
 
 
 def test_prepared_conv_reports_kernel_and_rejects_bad_x():

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from harness.kernel_bench import REPRESENTATIVE_LAYERS, skip_reason
-from harness.layers import ConvLayer, conv_layers
+from harness.kernel_bench import REPRESENTATIVE_LAYERS
+from harness.layers import ConvLayer, conv_layers, zoo_prunable_layers
 from patterns.models import create_model
 
 
@@ -41,9 +41,9 @@ def test_representative_layers_and_the_layer_policy(resnet50_layers):
     by_name |= {f"mobilenet_v2:{layer.name}": layer for layer in mobilenet}
     for key, layer in REPRESENTATIVE_LAYERS.items():
         assert by_name[key] == layer
-    prunable = [layer for layer in mobilenet if skip_reason(layer) is None]
+    prunable = zoo_prunable_layers("mobilenet_v2")
     assert len(prunable) == 34 and not any(x.is_stem or x.is_depthwise for x in prunable)
-    assert len([x for x in resnet50_layers if skip_reason(x) is None]) == 52
+    assert len(zoo_prunable_layers("resnet50")) == 52
 
 
 def test_flops_and_output_size_follow_the_conv_formula():

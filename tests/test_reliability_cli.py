@@ -86,7 +86,7 @@ from harness.backends import BACKENDS
 from harness.context import SweepContext
 from harness.measure import run_layer
 from harness.plan import LayerJob
-from harness.runner import prunable_layers
+from harness.layers import zoo_prunable_layers
 from harness.spec import parse_spec
 from results import samples
 
@@ -104,7 +104,7 @@ store = results.Store(Path(sys.argv[1]))
 run_id = store.begin_run("t", "", samples.machine(), samples.software(), None, None)
 ctx = SweepContext(spec, run_id, Path(sys.argv[1]).parent, "m", "s",
                    {"c": BACKENDS["c"].build_info()})
-layer = prunable_layers("resnet20")[0]
+layer = zoo_prunable_layers("resnet20")[0].name
 run_layer(LayerJob("resnet20", layer, "c", "cpu", 2, 1, "dense", "{}", 0.0, None), ctx)
 store.add_rows(run_id, measurements=ctx.take().measurements)
 row = store.query("SELECT threads, status, message FROM measurements").iloc[0]

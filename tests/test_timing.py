@@ -88,3 +88,58 @@ def test_pinned_threads_restores_torch_threads():
     assert torch.get_num_threads() == before
     with pytest.raises(ValueError), pinned_threads(0):
         pass
+
+
+class ScriptedClock:
+    """A deterministic clock: each sample of ``calls`` calls lasts the next scripted
+    per-call time (the pluggable interface ``measure`` times with)."""
+
+    name = "scripted"
+
+    def __init__(self, per_call_s: list[float], min_sample_s: float = 0.0) -> None:
+        self.script = iter(per_call_s)
+        self.min_sample_s = min_sample_s
+        self.calls: list[int] = []
+
+    def elapsed_s(self, fn, calls: int) -> float:
+        for _ in range(calls):
+            fn()
+        self.calls.append(calls)
+        return next(self.script) * calls
+
+
+def test_a_scripted_clock_gives_the_known_median_ci_and_percentiles():
+    runs = []
+    clock = ScriptedClock([5.0, 1.0, 4.0, 2.0, 3.0])
+    t = measure(lambda: runs.append(1), warmup=2, min_repeats=5, max_repeats=5,
+                budget_s=1e9, target_rel_ci=1e-9, clock=clock)
+    # n = 5: h = 1.96·√5/2 = 2.19, ranks clip to 0 and 4: the CI is the full range
+    assert (t.median_s, t.min_s, t.median_lo_s, t.median_hi_s) == (3.0, 1.0, 1.0, 5.0)
+    assert t.p90_s == pytest.approx(4.6) and t.p99_s == pytest.approx(4.96)
+    assert t.stdev_s == pytest.approx(math.sqrt(2.5)) and t.rel_ci == pytest.approx(4 / 2 / 3)
+    assert (t.repeats, t.warmup, t.stopped_by, t.clock) == (5, 2, "max_repeats", "scripted")
+    assert t.timed_s == 15.0 and len(runs) == 2 + 5 and clock.calls == [1] * 5
+
+
+def test_a_scripted_clock_stops_on_the_ci_rule_with_order_statistics():
+    # 1 … 100 shuffled deterministically: the median is 50.5; n = 100, h = 9.8, so the CI
+    # runs from rank 39 to rank 60 of the sorted samples: [40, 61]
+    samples = [float((i * 37) % 100 + 1) for i in range(100)]
+    t = measure(lambda: None, warmup=0, min_repeats=100, max_repeats=100, budget_s=1e9,
+                target_rel_ci=0.25, clock=ScriptedClock(samples))
+    assert (t.median_s, t.median_lo_s, t.median_hi_s) == (50.5, 40.0, 61.0)
+    assert t.rel_ci == pytest.approx(21 / 2 / 50.5) and t.stopped_by == "ci"
+    constant = measure(lambda: None, warmup=0, min_repeats=4, max_repeats=50, budget_s=1e9,
+                       target_rel_ci=0.01, clock=ScriptedClock([2.0] * 50))
+    assert (constant.repeats, constant.stopped_by, constant.median_s) == (4, "ci", 2.0)
+
+
+def test_a_clock_with_a_minimum_sample_batches_calls():
+    """One timed call picks the calls per sample (ceil(min_sample_s / once)); samples are
+    per call and timed_s counts every call."""
+    clock = ScriptedClock([0.01] + [0.02, 0.01, 0.03], min_sample_s=1.0)
+    t = measure(lambda: None, warmup=0, min_repeats=3, max_repeats=3, budget_s=1e9,
+                target_rel_ci=1e-9, clock=clock)
+    assert clock.calls == [1, 100, 100, 100] and t.calls_per_repeat == 100
+    assert t.median_s == 0.02 and t.timed_s == pytest.approx(6.0)
+    assert "calls_per_repeat" not in t.as_row() and "clock" not in t.as_row()

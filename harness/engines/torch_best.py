@@ -10,7 +10,6 @@ channels-last input. ``torch.compile`` is left out: it needs minutes per model o
 from __future__ import annotations
 
 import copy
-import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -19,9 +18,10 @@ import torch
 from torch import nn
 
 from harness.engines.base import Compiled, engine
-from harness.timing import pinned_threads
+from harness.timing import measure, pinned_threads
 
 PICK_RUNS = 5  # timed calls per candidate when picking (after one warm-up)
+PICK_BUDGET_S = 1.0  # (never binding: PICK_RUNS is both the least and the most)
 
 Run = Callable[[torch.Tensor], torch.Tensor]
 
@@ -52,13 +52,8 @@ CANDIDATES: dict[str, Callable[[nn.Module, torch.Tensor], Run]] = {
 
 
 def _median_time(run: Run, x: torch.Tensor) -> float:
-    run(x)
-    times = []
-    for _ in range(PICK_RUNS):
-        start = time.perf_counter()
-        run(x)
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+    return measure(lambda: run(x), warmup=1, min_repeats=PICK_RUNS, max_repeats=PICK_RUNS,
+                   budget_s=PICK_BUDGET_S).median_s
 
 
 def _info() -> dict[str, Any]:

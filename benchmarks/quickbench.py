@@ -1,16 +1,18 @@
 """Quick per-layer timing of the C kernels on ResNet-50's unique conv shapes (batch 1).
 
-``python -m kernels_c.quickbench [--patterns cs:k=4,block:n=16:sparsity=0.75] [--threads 1]``
-prints, per layer, torch dense, our dense and each pattern (min of repeats, ms), and the
-GFLOP/s on the non-zero work.  The harness's ``sparsebench kernels`` command is the real
-benchmark; this is the kernel engineer's check (ratios within one run; the CPU is shared).
+``python benchmarks/quickbench.py [--patterns cs:k=4,block:n=16:sparsity=0.75] [--threads 1]
+[--layout auto]`` prints, per layer, torch dense, our dense and each pattern (median of
+repeats from ``harness.timing.measure``, ms), and the GFLOP/s on the non-zero work; a
+pattern cell ends in ``!`` when its output is off (``harness.verified.max_rel_error``).
+The harness's ``sparsebench kernels`` command is the real benchmark; this is the kernel
+engineer's check (ratios within one run; the CPU is shared). It runs only as a script
+and defines no asv benchmark names.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +21,8 @@ import torch.nn.functional as F
 
 import kernels_c
 import patterns
+from harness.timing import measure
+from harness.verified import LAYER_TOLERANCE, max_rel_error
 
 # (name, cin, cout, k, stride, pad, hw): the unique non-stem convs of torchvision ResNet-50
 RESNET50 = [
@@ -37,16 +41,9 @@ RESNET50 = [
 ]
 
 
-def best_time(fn: Callable[[], Any], budget: float = 0.15, reps: int = 3) -> float:
-    """Minimum wall time of ``fn`` over at least ``reps`` runs within ``budget`` seconds."""
-    fn()
-    best, start, n = math.inf, time.perf_counter(), 0
-    while n < reps or time.perf_counter() - start < budget:
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-        n += 1
-    return best
+def best_time(fn: Callable[[], Any], budget: float = 0.15) -> float:
+    """Median seconds of ``fn`` (one warm-up, at least 3 timed calls, ``budget`` seconds)."""
+    return measure(fn, warmup=1, min_repeats=3, budget_s=budget).median_s
 
 
 def parse_pattern(text: str) -> Any:
@@ -89,14 +86,15 @@ def main() -> None:
             wm = w * p.mask(w)
             conv = kernels_c.prepare(wm, pattern=p, stride=s, padding=pad)
             y = conv(x, args.threads)
-            err = float((y - F.conv2d(x, wm, None, s, pad)).abs().max() / y.abs().max())
+            err = max_rel_error(y, F.conv2d(x.double(), wm.double(), None, s, pad))
             t = best_time(lambda c=conv, x=x: c(x, args.threads, layout=args.layout))
             gf = flops * conv.nnz / w.numel() / t / 1e9
             ratios.setdefault(f"{p.describe()} vs dense", []).append(t_dense / t)
             ratios.setdefault(f"{p.describe()} vs torch", []).append(t_torch / t)
             ratios.setdefault(f"{p.describe()} %peak", []).append(gf / peak)
             ratios.setdefault(f"{p.describe()} %280GF", []).append(gf / 280.0)
-            cells.append(f"{t*1e3:6.3f}ms {t_dense/t:4.2f}x {gf:5.0f}GF{'' if err < 1e-4 else '!'}")
+            flag = "" if err <= LAYER_TOLERANCE else "!"
+            cells.append(f"{t*1e3:6.3f}ms {t_dense/t:4.2f}x {gf:5.0f}GF{flag}")
         print(f"{name:8s} {t_torch*1e3:6.3f} {t_dense*1e3:6.3f} "
               f"({flops / t_dense / 1e9:4.0f}GF) " + "  ".join(cells), flush=True)
     for key, vals in ratios.items():
