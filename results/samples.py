@@ -32,7 +32,7 @@ def machine(**overrides: Any) -> dict[str, Any]:
 
 
 def software(**overrides: Any) -> dict[str, Any]:
-    """A captured-software dict (as harness.environment.capture_software returns)."""
+    """A captured-software dict (as sparsebench.provenance.software_versions returns)."""
     row = {
         "python": "3.11.7", "torch": "2.14.1", "torchvision": "0.29.1", "numpy": "2.4.6",
         "duckdb": "2.0.0", "compiler": "gcc 12.2.0", "cuda": None, "sparsebench": "0.1.0",

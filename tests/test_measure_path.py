@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -78,11 +79,13 @@ class GroupedToy(nn.Module):
 
 
 @pytest.fixture
-def toy_zoo(monkeypatch: pytest.MonkeyPatch) -> str:
+def toy_zoo() -> Iterator[str]:
     """``grouped_toy`` in the model zoo for this test only."""
-    monkeypatch.setattr(models, "_REGISTRY", dict(models._REGISTRY))
     models.register(TOY, family="mobilenet", input_size=16)(GroupedToy)
-    return TOY
+    try:
+        yield TOY
+    finally:
+        models.MODELS.remove(TOY)
 
 
 def test_every_path_takes_the_policys_layer_list(toy_zoo: str) -> None:

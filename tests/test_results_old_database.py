@@ -45,10 +45,11 @@ def old_db_here(old_db: Path) -> Path:
     again, rightly), so the resume below checks the keys, not this machine's history. The
     ids are rewritten in the v5 file, before the store opens and re-keys it."""
     from harness.backends import BACKENDS
-    from harness.environment import capture_machine, capture_software
+    from harness.environment import capture_machine
+    from sparsebench.provenance import software_versions
 
     ids = {"machine_id": results.machine_id(capture_machine()),
-           "software_id": results.software_id(capture_software())}
+           "software_id": results.software_id(software_versions())}
     with duckdb.connect(str(old_db)) as con:
         for table in ("runs", "measurements"):
             con.execute(f"UPDATE {table} SET machine_id = ?, software_id = ?",
