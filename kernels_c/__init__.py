@@ -17,5 +17,5 @@ from .api import (
     prepare,
 )
 
-__all__ = ["ISAS", "LAYOUTS", "PreparedConv", "available_isas", "build_info", "conv2d", "max_threads",
-           "peak_gflops", "prepare"]
+__all__ = ["ISAS", "LAYOUTS", "PreparedConv", "available_isas", "build_info", "conv2d",
+           "max_threads", "peak_gflops", "prepare"]

@@ -235,7 +235,7 @@ def test_kernel_table_is_what_the_library_dispatches_and_exports() -> None:
             assert rows[code][1:] == (family_of[name], isa.upper())
     assert lib.sb_kernel_for(len(formats), 0) == -1 and lib.sb_kernel_for(0, -1) == -1
     assert ffi.string(lib.sb_kernel_name(len(rows))) == b""
-    assert lib.SB_LAYOUT_SHIFTED == kernels_c.LAYOUTS["shifted"]
+    assert kernels_c.LAYOUTS["shifted"] == lib.SB_LAYOUT_SHIFTED
 
 
 @pytest.mark.parametrize("layout", ["shifted", "aligned", "im2col"])
