@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from harness.backends import BACKENDS, PreparedConv
+from harness.backends import BACKENDS, PreparedConv, what_ran
 from harness.layers import ConvLayer, conv_layers
 from harness.timing import measure, pinned_threads
 
@@ -211,7 +211,7 @@ def bench_layer(layer: ConvLayer, pattern: Any, backend: str, threads: int, batc
     try:
         conv, row["max_rel_error"] = verified_conv(case, backend, threads, device)
         row.update(kernel=conv.kernel, isa=conv.isa, precision=getattr(conv, "precision", "fp32"),
-                   **_build_columns(backend))
+                   **_build_columns(backend), **what_ran(conv))
         tolerance = BACKENDS[backend].tolerance or MAX_REL_ERROR
         if not row["max_rel_error"] <= tolerance:  # NaN is wrong too
             row.update(status="wrong", message=f"max rel error {row['max_rel_error']:.3g} > "

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.backends import BACKENDS
+from harness.backends import BACKENDS, what_ran
 from harness.context import SweepContext, executor, job_key
 from harness.layers import ConvLayer, conv_layers
 from harness.model_latency import max_relative_error, prepare_model
@@ -215,6 +215,7 @@ def run_layer(job: LayerJob, ctx: SweepContext) -> None:
     row.update(_checked_timing(partial(prepared, threads=job.threads), [prepared], x,
                                reference, tolerance, job.threads, ctx))
     row["precision"] = getattr(prepared, "precision", "fp32")  # known once it has run
+    row.update(what_ran(prepared))
     ctx.add_measurement(row)
 
 
@@ -255,4 +256,5 @@ def run_model(job: ModelJob, ctx: SweepContext) -> None:
                                tolerance, job.threads, ctx))
     if row["status"] == "ok":
         row["message"] = model.note
+    row.update(what_ran(model))
     ctx.add_measurement(row)

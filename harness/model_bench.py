@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from harness.backends import BACKENDS
+from harness.backends import BACKENDS, what_ran
 from harness.kernel_bench import Level, max_rel_error
 from harness.model_latency import prepare_model
 from harness.timing import measure, pinned_threads
@@ -138,7 +138,7 @@ def bench_model(case: ModelCase, backend: str, threads: int, budget: float, *,
             with torch.inference_mode():
                 error = max_rel_error(prepared(case.x), case.reference)
         row.update(kernel=prepared.kernel, isa=prepared.isa, precision=prepared.precision,
-                   max_rel_error=error, **_build_columns(backend))
+                   max_rel_error=error, **_build_columns(backend), **what_ran(prepared))
         tolerance = BACKENDS[backend].tolerance or MODEL_TOLERANCE
         if not error <= tolerance:  # NaN is wrong too
             row.update(status="wrong", message=f"max rel error {error:.3g} > {tolerance:g} "

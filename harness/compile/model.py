@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from harness.backends import joined
 from harness.compile.fuse import (
     FusionCounts,
     count_torch_ops,
@@ -70,9 +71,21 @@ class FusedConv(nn.Module):
             self.torch_conv = (weight, bias, conv.stride, conv.padding, conv.dilation,
                                conv.groups)
         self._out: torch.Tensor | None = None
+        self.ran: set[str] = set()  # the functions of the epilogue its calls ran
+
+    @property
+    def functions(self) -> set[str]:
+        """The functions this layer's calls ran: its conv kernel and the C epilogue."""
+        conv = "torch.nn.functional.conv2d" if self.kernel is None else self.kernel.kernel_function
+        return {conv, *self.ran}
+
+    @property
+    def layout(self) -> str | None:
+        """The staging the sparse kernel ran (None for a depthwise or torch conv)."""
+        return getattr(self.kernel, "layout", None)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        from kernels_c.epilogue import epilogue
+        from kernels_c.epilogue import FUNCTION, epilogue
 
         x = x.contiguous()
         if self.kernel is None:
@@ -85,6 +98,7 @@ class FusedConv(nn.Module):
         if residual is not None or self.post_act != "none":
             epilogue(y, None if residual is None else residual.contiguous(), self.post_act,
                      self.threads)
+            self.ran.add(FUNCTION)
         return y
 
 
@@ -102,9 +116,18 @@ class FusedLinear(nn.Module):
         self.kernel = kernels_c.prepare(weight, pattern=pattern, bias=bias)
         self.isa = self.kernel.isa
         self._out: torch.Tensor | None = None
+        self.ran: set[str] = set()
+
+    @property
+    def functions(self) -> set[str]:
+        return {self.kernel.kernel_function, *self.ran}
+
+    @property
+    def layout(self) -> str | None:
+        return self.kernel.layout
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        from kernels_c.epilogue import epilogue
+        from kernels_c.epilogue import FUNCTION, epilogue
 
         n, features = x.shape
         shape = (n, self.kernel.packed.cout, 1, 1)
@@ -115,6 +138,7 @@ class FusedLinear(nn.Module):
         if residual is not None or self.act != "none":
             epilogue(y, None if residual is None else residual.contiguous(), self.act,
                      self.threads)
+            self.ran.add(FUNCTION)
         return y
 
 
@@ -129,6 +153,8 @@ class CPool(nn.Module):
         self.run = (functools.partial(pool.max_pool2d, kernel=params[0], stride=params[1],
                                       padding=params[2]) if kind == "max"
                     else pool.global_avg_pool)
+        self.functions = {pool.MAX_POOL if kind == "max" else pool.GLOBAL_AVG_POOL}
+        self.layout = None
         self._out: torch.Tensor | None = None
 
     def _shape(self, x: torch.Tensor) -> tuple[int, int, int, int]:
@@ -155,6 +181,19 @@ class CompiledModel:
         self.module, self.note = module, note
         self.isa = ",".join(sorted({m.isa for m in module.modules()
                                     if isinstance(m, FusedConv | FusedLinear)}))
+
+    def _parts(self) -> list[nn.Module]:
+        return [m for m in self.module.modules() if isinstance(m, FusedConv | FusedLinear | CPool)]
+
+    @property
+    def kernel_function(self) -> str | None:
+        """Every function the compiled parts ran (a sorted comma list)."""
+        return joined(name for part in self._parts() for name in part.functions)
+
+    @property
+    def layout(self) -> str | None:
+        """The stagings its sparse kernels ran (a sorted comma list)."""
+        return joined(part.layout for part in self._parts())
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
