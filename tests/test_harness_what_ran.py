@@ -12,35 +12,17 @@ import patterns
 import results
 from harness.engines import torch_best
 from harness.kernel_bench import REPRESENTATIVE_LAYERS, bench_layer
+from harness.spec import PatternSpec, SweepSpec, TimingSpec, TrainSpec
 from kernels_c import _build
 
-SPEC = """
-name = "what-ran"
-dataset = "fashion-mnist"
-models = ["resnet20"]
-backends = ["torch", "c", "c_compiled"]
-threads = [1]
-batch_sizes = [1]
-
-[train]
-dense_epochs = 1
-epochs = 1
-batch_size = 64
-train_subset = 128
-test_subset = 64
-threads = 1
-
-[timing]
-warmup = 0
-min_repeats = 1
-max_repeats = 2
-budget_s = 0.001
-target_rel_ci = 0.5
-
-[[patterns]]
-name = "nm"
-sparsities = [0.5]
-"""
+# trained resnet20 (dense parent + nm 2:4 child), every C path, timed as briefly as allowed
+SPEC = SweepSpec(
+    name="what-ran", models=("resnet20",), patterns=(PatternSpec("nm", (0.5,)),),
+    backends=("torch", "c", "c_compiled"),
+    train=TrainSpec(dense_epochs=1, epochs=1, batch_size=64, train_subset=128, test_subset=64,
+                    threads=1),
+    timing=TimingSpec(warmup=0, min_repeats=1, max_repeats=2, budget_s=0.001,
+                      target_rel_ci=0.5))
 C_BACKENDS = ("c", "c_compiled")
 TORCH_PREFIX = "torch."  # a compiled model's conv that no kernel of ours takes runs in torch
 STAGINGS = set(kernels_c.LAYOUTS) - {"auto"}  # what a call reports: auto is resolved
@@ -49,11 +31,9 @@ STAGINGS = set(kernels_c.LAYOUTS) - {"auto"}  # what a call reports: auto is res
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory: pytest.TempPathFactory):
     from harness.runner import run_sweep
-    from harness.spec import parse_spec
 
     tmp = tmp_path_factory.mktemp("what_ran")
-    run_sweep(parse_spec(SPEC), SPEC, db_path=tmp / "r.duckdb", out_dir=tmp / "out",
-              progress=False)
+    run_sweep(SPEC, repr(SPEC), db_path=tmp / "r.duckdb", out_dir=tmp / "out", progress=False)
     return results.Store(tmp / "r.duckdb").measurements()
 
 

@@ -3,11 +3,14 @@ kernel_function / kernel_layout read NULL) and stores both columns for new rows.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import duckdb
 
 import results
 from results import samples, schema
 
+NOW = datetime(2026, 1, 1)
 WHAT_RAN_STEP = next(v for v, steps in schema.MIGRATIONS.items()
                      if "ALTER TABLE measurements ADD COLUMN kernel_function VARCHAR" in steps)
 
@@ -19,15 +22,18 @@ def test_old_file_migrates_keeping_rows_with_what_ran_null(tmp_path):
     with duckdb.connect(str(path)) as con:
         schema.migrate(con, 0, "old", before)
         assert "kernel_function" not in schema.table_columns(con)["measurements"]
-        con.execute("INSERT INTO machines (machine_id) VALUES ('m')")
-        con.execute("INSERT INTO software (software_id) VALUES ('s')")
-        con.execute("INSERT INTO runs (run_id, spec_name, spec_hash, started_at, status, "
-                    "machine_id, software_id) VALUES ('r', 'old', 'h', now(), 'finished', "
-                    "'m', 's')")
-        con.execute("INSERT INTO measurements (measurement_key, run_id, scope, model, backend, "
-                    "kernel, device, pattern, median_s, status, machine_id, software_id, "
-                    "created_at) VALUES ('k', 'r', 'model', ?, 'c', 'nm-avx512', 'cpu', 'nm', "
-                    "?, 'ok', 'm', 's', now())", [old_row["model"], old_row["median_s"]])
+        for table, row in (
+                ("machines", {"machine_id": "m"}), ("software", {"software_id": "s"}),
+                ("runs", {"run_id": "r", "spec_name": "old", "spec_hash": "h",
+                          "started_at": NOW, "status": "finished", "machine_id": "m",
+                          "software_id": "s"}),
+                ("measurements", {"measurement_key": "k", "run_id": "r", "scope": "model",
+                                  "model": old_row["model"], "backend": "c",
+                                  "kernel": "nm-avx512", "device": "cpu", "pattern": "nm",
+                                  "median_s": old_row["median_s"], "status": "ok",
+                                  "machine_id": "m", "software_id": "s", "created_at": NOW})):
+            con.execute(f"INSERT INTO {table} ({', '.join(row)}) "
+                        f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
     store = results.Store(path)
     assert store.version == schema.SCHEMA_VERSION >= WHAT_RAN_STEP
     assert {"kernel_function", "kernel_layout"} <= set(store.columns("measurements"))

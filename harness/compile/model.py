@@ -42,6 +42,18 @@ def _is_depthwise(conv: nn.Conv2d) -> bool:
     return conv.groups == conv.in_channels == conv.out_channels > 1
 
 
+def _epilogue(y: torch.Tensor, residual: torch.Tensor | None, act: str, threads: int,
+              ran: set[str]) -> torch.Tensor:
+    """``y = act(y + residual)`` in place on the C epilogue when there is anything to do;
+    its function joins ``ran``, the functions the layer ran."""
+    from kernels_c.epilogue import FUNCTION, epilogue
+
+    if residual is not None or act != "none":
+        epilogue(y, None if residual is None else residual.contiguous(), act, threads)
+        ran.add(FUNCTION)
+    return y
+
+
 class FusedConv(nn.Module):
     """conv (+ bias) [+ residual] [-> relu|relu6] into a buffer kept between calls.
 
@@ -85,8 +97,6 @@ class FusedConv(nn.Module):
         return getattr(self.kernel, "layout", None)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        from kernels_c.epilogue import FUNCTION, epilogue
-
         x = x.contiguous()
         if self.kernel is None:
             y = F.conv2d(x, *self.torch_conv).contiguous()
@@ -95,11 +105,7 @@ class FusedConv(nn.Module):
             if self._out is None or tuple(self._out.shape) != shape:
                 self._out = torch.empty(shape, dtype=torch.float32)
             y = self.kernel(x, self.threads, out=self._out)
-        if residual is not None or self.post_act != "none":
-            epilogue(y, None if residual is None else residual.contiguous(), self.post_act,
-                     self.threads)
-            self.ran.add(FUNCTION)
-        return y
+        return _epilogue(y, residual, self.post_act, self.threads, self.ran)
 
 
 class FusedLinear(nn.Module):
@@ -127,19 +133,13 @@ class FusedLinear(nn.Module):
         return self.kernel.layout
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        from kernels_c.epilogue import FUNCTION, epilogue
-
         n, features = x.shape
         shape = (n, self.kernel.packed.cout, 1, 1)
         if self._out is None or tuple(self._out.shape) != shape:
             self._out = torch.empty(shape, dtype=torch.float32)
         y = self.kernel(x.contiguous().view(n, features, 1, 1), self.threads,
                         out=self._out).view(n, -1)
-        if residual is not None or self.act != "none":
-            epilogue(y, None if residual is None else residual.contiguous(), self.act,
-                     self.threads)
-            self.ran.add(FUNCTION)
-        return y
+        return _epilogue(y, residual, self.act, self.threads, self.ran)
 
 
 class CPool(nn.Module):
