@@ -20,19 +20,27 @@ from sparsebench.registry import Registry
 class PreparedConv(Protocol):
     """``threads_used``: the thread count the last call actually ran on, as the kernel
     (or torch) reports it; a backend that cannot report it leaves the attribute out and
-    the harness reads torch's pinned count instead."""
+    the harness reads torch's pinned count instead. ``kernel_function`` and ``layout``:
+    the exact function the last call ran (a C micro-kernel, a CUDA ``__global__`` entry
+    point, a torch op) and the activation layout it ran on (None: the engine's own)."""
 
     kernel: str
     isa: str
+    kernel_function: str | None
+    layout: str | None
 
     def __call__(self, x: Any, threads: int = 1) -> Any: ...
 
 
 class PreparedModel(Protocol):
-    """A whole model compiled for one input shape and thread count: ``model(x)``."""
+    """A whole model compiled for one input shape and thread count: ``model(x)``.
+    ``kernel_function`` / ``layout``: what its last call ran, a sorted comma list when
+    several (docs/RESULTS.md §measurements)."""
 
     kernel: str
     isa: str
+    kernel_function: str | None
+    layout: str | None
     precision: str  # 'fp32', 'bf16', ...
     note: str  # what the engine did that a reader should know ('' if nothing)
 
@@ -56,6 +64,19 @@ class Backend:
 
 
 BACKENDS: Registry[str, Backend] = Registry("backend")
+
+
+def what_ran(prepared: PreparedConv | PreparedModel) -> dict[str, str | None]:
+    """The measurement columns naming what ``prepared``'s last call ran."""
+    return {"kernel_function": getattr(prepared, "kernel_function", None),
+            "kernel_layout": getattr(prepared, "layout", None)}
+
+
+def joined(names: Any) -> str | None:
+    """Several kernels' functions or layouts as one column: a sorted comma list (None if
+    none is known)."""
+    found = sorted({name for name in names if name})
+    return ",".join(found) or None
 
 
 def backend(name: str, *, devices: tuple[str, ...], exploits_sparsity: bool,
@@ -95,6 +116,8 @@ class _TorchConv:
     """torch.nn.functional.conv2d (oneDNN on the CPU, cuDNN on a GPU) as the dense baseline."""
 
     kernel = "torch-conv2d"
+    kernel_function = "torch.nn.functional.conv2d"
+    layout = "nchw"
 
     def __init__(self, weight: Any, bias: Any, stride: int, padding: int) -> None:
         import torch

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness.backends import BACKENDS
+from harness.backends import BACKENDS, joined
 
 
 class BackendConv(nn.Module):
@@ -59,12 +59,28 @@ class SwappedModel:
 
     precision = "fp32"
     note = ""
+    TORCH_FORWARD = "torch.nn.Module.__call__"
+    """What a dense backend's model runs: the plain torch module, no kernel of ours."""
 
     def __init__(self, module: nn.Module, backend: str) -> None:
         self.module = module
         self.kernel = f"{backend}-model"
         self.isa = ",".join(sorted({m.prepared.isa for m in module.modules()
                                     if isinstance(m, BackendConv)}))
+
+    def _convs(self) -> list[Any]:
+        return [m.prepared for m in self.module.modules() if isinstance(m, BackendConv)]
+
+    @property
+    def kernel_function(self) -> str | None:
+        """The backend functions the swapped convs ran (a sorted comma list)."""
+        convs = self._convs()
+        return joined(c.kernel_function for c in convs) if convs else self.TORCH_FORWARD
+
+    @property
+    def layout(self) -> str | None:
+        convs = self._convs()
+        return joined(c.layout for c in convs) if convs else "nchw"
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)

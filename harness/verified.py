@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness.backends import BACKENDS
+from harness.backends import BACKENDS, what_ran
 from harness.layers import ConvLayer
 from harness.timing import HOST, Clock, Timing, TimingSettings, measure_with, pinned_threads
 
@@ -348,7 +348,7 @@ def _verified_timing(case: Case, backend: str, threads: int, timing: Any, device
     prepared = checked.prepared
     row.update(kernel=prepared.kernel.kernel, isa=prepared.kernel.isa or info.get("isa", ""),
                precision=getattr(prepared.kernel, "precision", "fp32"),
-               max_rel_error=checked.error, **build_columns(info))
+               max_rel_error=checked.error, **build_columns(info), **what_ran(prepared.kernel))
     limit = tolerance(case, backend)
     if not checked.error <= limit:  # NaN counts as wrong
         return Measured({**row, "status": "wrong", "message": f"max relative error "
@@ -362,5 +362,6 @@ def _verified_timing(case: Case, backend: str, threads: int, timing: Any, device
         return Measured({**row, "threads": min(used), "message":
                          f"ran on {sorted(used)} threads, asked for {threads}; not timed"})
     row["precision"] = getattr(prepared.kernel, "precision", "fp32")  # known once it ran
+    row.update(what_ran(prepared.kernel))  # what the timed calls ran
     return Measured({**row, **result.as_row(), "status": "ok",
                      "message": getattr(prepared.kernel, "note", "")}, result)

@@ -7,6 +7,7 @@ explicit number of OpenMP threads.  The extension builds on first use (_build.py
 
 from .api import (
     ISAS,
+    LAYOUTS,
     PreparedConv,
     available_isas,
     build_info,
@@ -16,5 +17,5 @@ from .api import (
     prepare,
 )
 
-__all__ = ["ISAS", "PreparedConv", "available_isas", "build_info", "conv2d", "max_threads",
-           "peak_gflops", "prepare"]
+__all__ = ["ISAS", "LAYOUTS", "PreparedConv", "available_isas", "build_info", "conv2d",
+           "max_threads", "peak_gflops", "prepare"]

@@ -27,15 +27,57 @@ SRC_DIR = Path(__file__).with_name("src")
 MODULE_NAME = "_sparsebench_kernels"
 SOURCES = ["conv.c", "validate.c", "probe.c", "kernels_avx512.c", "kernels_avx2.c",
            "kernels_scalar.c", "epilogue.c", "depthwise.c", "pool.c"]
-# the public API: the cffi cdef is read from these
+# the public API: the cffi cdef is read from these, plus what the kernel table generates
 HEADERS = ["sb.h", "epilogue.h", "depthwise.h", "pool.h"]
+TABLE_HEADER = "kernel_table.h"  # the one table of ISAs, layouts, formats and micro-kernels
+KERNELS_HEADER = "kernels.h"  # the micro-kernels' signature (sb_kernel_fn)
 BASE_FLAGS = ["-O3", "-fopenmp", "-march=x86-64-v2", "-std=gnu11", "-fno-strict-aliasing"]
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                   "-fno-omit-frame-pointer", "-O0", "-g"]
+# table -> the prefix of the C enum constant its rows become (kernel_table.h)
+TABLE_PREFIX = {"ISA": "SB_ISA_", "LAYOUT": "SB_LAYOUT_", "FORMAT": "SB_FMT_",
+                "FAMILY": "SB_FAMILY_"}
+
+
+@cache
+def kernel_table(name: str) -> tuple[tuple[str, ...], ...]:
+    """The rows of ``SB_<name>_TABLE(X)`` in kernel_table.h, each ``X(a, b, ...)`` as a tuple
+    of its fields, in table order (e.g. ``kernel_table("LAYOUT")[1] == ("DIRECT", "1")``)."""
+    text = (SRC_DIR / TABLE_HEADER).read_text()
+    match = re.search(rf"^#define SB_{name}_TABLE\(X\)((?:.*\\\n)*.*)$", text, flags=re.M)
+    if not match:
+        raise KeyError(f"{TABLE_HEADER} has no SB_{name}_TABLE")
+    return tuple(tuple(field.strip() for field in row.split(","))
+                 for row in re.findall(r"\bX\(([^)]*)\)", match.group(1)))
+
+
+def table_codes(name: str) -> dict[str, int]:
+    """Lower-case row name -> code of an enumerated table (ISA, LAYOUT, FORMAT, FAMILY)."""
+    return {row[0].lower(): int(row[1]) for row in kernel_table(name)}
+
+
+def micro_kernels() -> tuple[str, ...]:
+    """Every micro-kernel function of the table, in table order (= its SB_KERNEL_* code)."""
+    return tuple(row[0] for row in kernel_table("MICROKERNEL"))
+
+
+def _table_cdef() -> str:
+    """What the kernel table adds to the cdef: its enum constants and the micro-kernels'
+    declarations, so every table name is an attribute of the compiled cffi lib."""
+    lines = [f"#define {prefix}{row[0]} {int(row[1])}"
+             for table, prefix in TABLE_PREFIX.items() for row in kernel_table(table)]
+    lines += [f"#define SB_{table}S {len(kernel_table(table))}" for table in ("ISA", "LAYOUT")]
+    lines.append(f"#define SB_KERNELS {len(micro_kernels())}")
+    signature = re.search(r"typedef void \(\*sb_kernel_fn\)\((.*?)\);",
+                          (SRC_DIR / KERNELS_HEADER).read_text(), flags=re.S)
+    params = " ".join(signature.group(1).split())
+    lines += [f"void {fn}({params});" for fn in micro_kernels()]
+    return "\n".join(lines)
 
 
 def _cdef() -> str:
-    """The public declarations of HEADERS (the headers themselves, minus preprocessor lines)."""
+    """The public declarations of HEADERS (the headers themselves, minus preprocessor lines)
+    and of the kernel table."""
     text = "\n".join((SRC_DIR / name).read_text() for name in HEADERS)
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     lines = []
@@ -45,15 +87,16 @@ def _cdef() -> str:
             lines.append(f"#define {match.group(1)} {match.group(2)}")
         elif not line.startswith("#"):
             lines.append(line)
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n" + _table_cdef()
 
 
 @cache
 def constant(name: str) -> int:
-    """The value of ``#define name N`` in sb.h, read without compiling anything."""
+    """The value of C constant ``name`` (``#define name N`` in a header, or a kernel-table
+    enum), read without compiling anything."""
     match = re.search(rf"^#define {name} (-?\d+)", _cdef(), flags=re.M)
     if not match:
-        raise KeyError(f"sb.h defines no {name}")
+        raise KeyError(f"the C headers define no {name}")
     return int(match.group(1))
 
 
@@ -113,7 +156,7 @@ def _compile(dest: Path) -> None:
     link = ["-fopenmp"] + (["-fsanitize=address,undefined"] if sanitize() else [])
     ffi.set_source(
         MODULE_NAME,
-        "".join(f'#include "{name}"\n' for name in HEADERS),
+        "".join(f'#include "{name}"\n' for name in [*HEADERS, KERNELS_HEADER]),
         sources=[str(SRC_DIR / name) for name in SOURCES],
         include_dirs=[str(SRC_DIR)],
         extra_compile_args=flags(),

@@ -12,15 +12,23 @@ import torch
 from . import _build
 from .packers import Packed, pack
 
-ISAS = ("scalar", "avx2", "avx512")
-"""Index = the C SB_ISA_* constant."""
-_LAYOUTS = {"auto": 0, "direct": 1, "shifted": 2, "im2col": 3, "aligned": 4}
+ISAS = tuple(sorted(_build.table_codes("ISA"), key=_build.table_codes("ISA").get))
+"""Index = the C SB_ISA_* constant (kernel_table.h)."""
+LAYOUTS = _build.table_codes("LAYOUT")
+"""Activation staging name -> the C SB_LAYOUT_* constant (kernel_table.h); 'auto' picks."""
+_LAYOUT_NAMES = {code: name for name, code in LAYOUTS.items()}
 _ERRLEN = 512
 
 
 def _lib() -> tuple[Any, Any]:
     module = _build.load()
     return module.ffi, module.lib
+
+
+def _kernel_name(kernel: int) -> str:
+    """The function of micro-kernel row ``kernel`` (an SB_KERNEL_* code), as C names it."""
+    ffi, lib = _lib()
+    return ffi.string(lib.sb_kernel_name(kernel)).decode()
 
 
 def available_isas() -> list[str]:
@@ -109,13 +117,13 @@ class PreparedConv:
         self.kernel = f"{pattern.name}-{isa}"
         ffi, lib = _lib()
         # what runs: the C micro-kernel (e.g. f32_spmm_ell16_2x8v_avx512) and the staging
-        # layout a layout='auto' call picks (direct or shifted)
-        self.kernel_function = ffi.string(lib.sb_kernel_name(packed.fmt, ISAS.index(isa))).decode()
-        auto = lib.sb_auto_layout(packed.kh, packed.kw, *stride, *padding)
-        self.layout = next(name for name, code in _LAYOUTS.items() if code == auto)
+        # layout; until a call reports what it ran, what a layout='auto' call picks
+        self.kernel_function = _kernel_name(lib.sb_kernel_for(packed.fmt, ISAS.index(isa)))
+        self.layout = _LAYOUT_NAMES[lib.sb_auto_layout(packed.kh, packed.kw, *stride, *padding)]
         self.nnz = packed.nnz
         self.threads_used: int | None = None
-        """OpenMP threads the last call ran on, as the C kernel reports it."""
+        """OpenMP threads the last call ran on, as the C kernel reports it (with
+        ``kernel_function`` and ``layout``: what that call ran)."""
         for array in packed.arrays.values():
             array.flags.writeable = False
         self._struct = self._make_struct()
@@ -169,8 +177,8 @@ class PreparedConv:
             raise ValueError(
                 f"input {tuple(x.shape[2:])} plus padding is smaller than the {p.kh}x{p.kw} kernel"
             )
-        if layout not in _LAYOUTS:
-            raise ValueError(f"layout must be one of {sorted(_LAYOUTS)}, got {layout!r}")
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
         shape = self.out_shape(tuple(x.shape))
         if out is not None:
             _check_tensor(out, "out", 4)
@@ -182,19 +190,21 @@ class PreparedConv:
             return y
         ffi, lib = _lib()
         err = ffi.new("char[]", _ERRLEN)
-        used = ffi.new("int32_t *", 0)
+        ran = ffi.new("sb_ran *")
         bias = ffi.NULL if self.bias is None else ffi.cast("float *", self.bias.data_ptr())
         rc = lib.sb_conv2d(
             self._struct, ffi.cast("float *", x.data_ptr()), x.shape[0], x.shape[2], x.shape[3],
             *self.stride, *self.padding, bias, ffi.cast("float *", y.data_ptr()),
-            threads, ISAS.index(self.isa), _LAYOUTS[layout], used, err, _ERRLEN,
+            threads, ISAS.index(self.isa), LAYOUTS[layout], ran, err, _ERRLEN,
         )
         if rc:
             message = ffi.string(err).decode()
             if rc == lib.SB_ENOMEM:
                 raise MemoryError(message)
             raise ValueError(f"kernels_c {self.kernel}: {message}")
-        self.threads_used = int(used[0])
+        self.threads_used = int(ran.threads)
+        self.kernel_function = _kernel_name(ran.kernel)
+        self.layout = _LAYOUT_NAMES[ran.layout]
         return y
 
     def __repr__(self) -> str:

@@ -15,6 +15,9 @@ class DepthwiseConv:
     """A depthwise conv (weight (C, 1, Kh, Kw)) with its bias and activation."""
 
     kernel = "depthwise-c"
+    kernel_function = "sb_depthwise_conv2d"
+    """The C function every call runs (src/depthwise.h)."""
+    layout = None  # reads NCHW x directly: no staging of the sparse kernels' layout table
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, stride: int,
                  padding: int, act: str) -> None:
@@ -54,7 +57,7 @@ class DepthwiseConv:
         ffi, lib = _lib()
         err = ffi.new("char[]", _ERRLEN)
         f = "float *"
-        rc = lib.sb_depthwise_conv2d(
+        rc = getattr(lib, self.kernel_function)(
             ffi.cast(f, x.data_ptr()), ffi.cast(f, self.weight.data_ptr()),
             ffi.NULL if self.bias is None else ffi.cast(f, self.bias.data_ptr()),
             ffi.cast(f, y.data_ptr()), x.shape[0], x.shape[1], x.shape[2], x.shape[3],

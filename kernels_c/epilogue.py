@@ -9,6 +9,8 @@ from .api import _check_tensor, _check_threads, _lib
 ACTIVATIONS = {"none": 0, "relu": 1, "relu6": 2}
 """Name -> the C SB_ACT_* constant."""
 _ERRLEN = 256
+FUNCTION = "sb_epilogue"
+"""The C function ``epilogue`` calls (src/epilogue.h), as a result row names it."""
 
 
 def epilogue(y: torch.Tensor, residual: torch.Tensor | None = None, act: str = "none",
@@ -28,7 +30,7 @@ def epilogue(y: torch.Tensor, residual: torch.Tensor | None = None, act: str = "
     ffi, lib = _lib()
     err = ffi.new("char[]", _ERRLEN)
     res = ffi.NULL if residual is None else ffi.cast("float *", residual.data_ptr())
-    rc = lib.sb_epilogue(ffi.cast("float *", y.data_ptr()), res, y.numel(), ACTIVATIONS[act],
+    rc = getattr(lib, FUNCTION)(ffi.cast("float *", y.data_ptr()), res, y.numel(), ACTIVATIONS[act],
                          threads, err, _ERRLEN)
     if rc:
         raise ValueError(f"kernels_c epilogue: {ffi.string(err).decode()}")

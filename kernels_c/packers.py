@@ -35,8 +35,11 @@ import torch
 
 from sparsebench.registry import Registry
 
-FMT_PANEL, FMT_CSR, FMT_NM, FMT_CS = 0, 1, 2, 3
-SPLIT_EVEN, SPLIT_NNZ = 0, 1
+from ._build import constant, table_codes
+
+FMT_PANEL, FMT_CSR, FMT_NM, FMT_CS = (table_codes("FORMAT")[name]
+                                      for name in ("panel", "csr", "nm", "cs"))
+SPLIT_EVEN, SPLIT_NNZ = constant("SB_SPLIT_EVEN"), constant("SB_SPLIT_NNZ")
 PANEL_ROWS = 6
 """Output rows per dense panel = rows of the panel micro-kernel's register tile."""
 ELL_BLOCK_ROWS = (64, 128)

@@ -7,6 +7,9 @@ import torch
 from .api import _check_tensor, _check_threads, _lib
 
 _ERRLEN = 256
+MAX_POOL = "sb_maxpool2d"
+GLOBAL_AVG_POOL = "sb_global_avgpool"
+"""The C functions (src/pool.h) each wrapper calls, as a result row names them."""
 
 
 def _input(x: torch.Tensor, threads: int) -> None:
@@ -34,7 +37,7 @@ def max_pool2d(x: torch.Tensor, kernel: int, stride: int, padding: int, threads:
         raise ValueError(f"out must be a contiguous {shape} tensor")
     y = torch.empty(shape, dtype=torch.float32) if out is None else out
     ffi, _ = _lib()
-    _call("sb_maxpool2d", ffi.cast("float *", x.data_ptr()), ffi.cast("float *", y.data_ptr()),
+    _call(MAX_POOL, ffi.cast("float *", x.data_ptr()), ffi.cast("float *", y.data_ptr()),
           n, c, h, w, kernel, stride, padding, threads)
     return y
 
@@ -48,6 +51,6 @@ def global_avg_pool(x: torch.Tensor, threads: int = 1, *,
         raise ValueError(f"out must be a contiguous {(n, c, 1, 1)} tensor")
     y = torch.empty((n, c, 1, 1), dtype=torch.float32) if out is None else out
     ffi, _ = _lib()
-    _call("sb_global_avgpool", ffi.cast("float *", x.data_ptr()),
+    _call(GLOBAL_AVG_POOL, ffi.cast("float *", x.data_ptr()),
           ffi.cast("float *", y.data_ptr()), n, c, h, w, threads)
     return y

@@ -45,6 +45,9 @@ class CudaConv:
         self.kernel: str = launch.kernel_label(packed, dtype)
         self.isa: str = rt.arch
         self.nnz: int = packed.nnz
+        self.kernel_function: str | None = None
+        """The ``__global__`` entry point the last call launched (launch.py's table)."""
+        self.layout = "nchw"  # implicit GEMM straight over NCHW x: no staging copy
 
     def geometry(self, x: torch.Tensor) -> launch.Geometry:
         """Shapes of a call on ``x``; ValueError naming what does not fit."""
@@ -78,7 +81,9 @@ class CudaConv:
         else:
             y = torch.empty(shape, dtype=x.dtype, device=x.device)
         if rows > 0:
-            self._rt.launch(launch.build(self.packed, geom, x, y, self.bias))
+            job = launch.build(self.packed, geom, x, y, self.bias)
+            self._rt.launch(job)
+            self.kernel_function = job.name
         return y
 
 

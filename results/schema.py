@@ -133,15 +133,22 @@ _ENGINES = [
     "ALTER TABLE measurements ADD COLUMN precision VARCHAR",
 ]
 
+# What ran: the exact function (the C micro-kernel, the CUDA __global__ entry point, the
+# torch op or engine) and the activation layout it ran on, as the kernel reported them
+# (docs/RESULTS.md). NULL for rows stored before this step.
+_WHAT_RAN = [
+    "ALTER TABLE measurements ADD COLUMN kernel_function VARCHAR",
+    "ALTER TABLE measurements ADD COLUMN kernel_layout VARCHAR",
+]
+
 # Measurements keyed by what they mean (``keys.measurement_key``): every stored row gets the
 # key of its configuration, rows that now repeat one are flagged (``results/rekey.py``).
-# Version 6 is the kernel-and-layout columns' step (another branch of issue 14).
 _REKEY = [rekey_measurements]
 
 # version -> DDL steps (SQL, or a function of the connection for what SQL cannot say)
 # that bring a file from version-1 to version. Append only.
 MIGRATIONS: dict[int, list[str | Callable[[duckdb.DuckDBPyConnection], None]]] = {
-    1: _V1, 2: _V2, 3: _JOB_TIMES, 4: _ACCURACY_CI, 5: _ENGINES, 6: [], 7: _REKEY}
+    1: _V1, 2: _V2, 3: _JOB_TIMES, 4: _ACCURACY_CI, 5: _ENGINES, 6: _WHAT_RAN, 7: _REKEY}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 # Data tables in dependency order (referenced tables first): export and merge walk this.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -200,7 +201,7 @@ def test_padding_and_stride_ranges_are_checked_before_allocating() -> None:
     ("unstructured", {"sparsity": 0.5}, "f32_spmm_ell16_2x"),
     ("nm", {"n": 1, "m": 4}, "f32_spmm_ell16_2x"),
     ("cs", {"k": 4}, "f32_spmm_ell16_2x"),
-    ("dense", {}, "panel_spmm_6x4v_"),
+    ("dense", {}, "f32_spmm_panel_6x"),
 ])
 def test_micro_kernel_and_layout_are_named(name: str, params: dict, function: str) -> None:
     pattern, weight = _masked(name, (8, 16, 1, 1), **params)
@@ -209,3 +210,42 @@ def test_micro_kernel_and_layout_are_named(name: str, params: dict, function: st
         assert conv.kernel_function.startswith(function) and conv.kernel_function.endswith(isa)
         assert conv.layout == "direct"
         assert kernels_c.prepare(weight, pattern=pattern, stride=2, isa=isa).layout == "shifted"
+
+
+# --- issue 14: one kernel table names, dispatches and declares every micro-kernel ---------
+
+def test_kernel_table_is_what_the_library_dispatches_and_exports() -> None:
+    """Every table row is a function of the compiled lib, one per (family, ISA), named
+    <datatype>_<op>_<layout>_<MR>x<NR>v_<isa>; C names and dispatches it from the same row."""
+    module = _build.load()
+    ffi, lib = module.ffi, module.lib
+    rows = _build.kernel_table("MICROKERNEL")
+    families = {row[0] for row in _build.kernel_table("FAMILY")}
+    cells = [(family, isa) for _, family, isa in rows]
+    assert sorted(cells) == sorted((f, i.upper()) for f in families for i in kernels_c.ISAS)
+    for code, (fn, family, isa) in enumerate(rows):
+        assert callable(getattr(lib, fn)), fn
+        assert re.fullmatch(rf"f32_spmm_{family.lower()}_\d+x\d+v_{isa.lower()}", fn), fn
+        assert ffi.string(lib.sb_kernel_name(code)).decode() == fn
+    formats = {name: int(code) for name, code, _ in _build.kernel_table("FORMAT")}
+    family_of = {name: family for name, _, family in _build.kernel_table("FORMAT")}
+    for name, fmt in formats.items():
+        for isa_code, isa in enumerate(kernels_c.ISAS):
+            code = lib.sb_kernel_for(fmt, isa_code)
+            assert rows[code][1:] == (family_of[name], isa.upper())
+    assert lib.sb_kernel_for(len(formats), 0) == -1 and lib.sb_kernel_for(0, -1) == -1
+    assert ffi.string(lib.sb_kernel_name(len(rows))) == b""
+    assert kernels_c.LAYOUTS["shifted"] == lib.SB_LAYOUT_SHIFTED
+
+
+@pytest.mark.parametrize("layout", ["shifted", "aligned", "im2col"])
+def test_a_call_reports_the_layout_and_function_it_ran(layout: str) -> None:
+    pattern, weight = _masked("block", (8, 8, 3, 3), n=2, sparsity=0.5)
+    for isa in kernels_c.available_isas():
+        conv = kernels_c.prepare(weight, pattern=pattern, padding=1, isa=isa)
+        conv(torch.randn(1, 8, 9, 9), layout=layout)
+        assert conv.layout == layout
+        assert conv.kernel_function in _build.micro_kernels()
+        assert conv.kernel_function.endswith(f"_{isa}")
+    with pytest.raises(ValueError, match="cannot run"):
+        conv(torch.randn(1, 8, 9, 9), layout="direct")  # a 3x3 conv has no direct staging

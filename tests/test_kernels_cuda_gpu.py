@@ -18,6 +18,7 @@ import torch.nn.functional as F
 import kernels_cuda
 import patterns
 from harness.verified import max_rel_error
+from kernels_cuda import launch
 
 AVAILABLE, REASON = kernels_cuda.is_available()
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not AVAILABLE, reason=REASON)]
@@ -112,6 +113,10 @@ def test_prepared_conv_reports_kernel_and_rejects_bad_x():
     assert conv.kernel == "bsr-n16-f32"
     assert conv.isa.startswith("sm_")
     assert conv.nnz == 32 * 4 * 9
+    assert conv.kernel_function is None  # nothing launched yet
+    conv(torch.randn(1, 16, 5, 5, device="cuda"))
+    ppt = launch.BSR_PIXELS_PER_LANE[16]
+    assert conv.kernel_function == f"sb_bsr_n16_p{ppt}_f32" and conv.layout == "nchw"
     with pytest.raises(ValueError, match="channels"):
         conv(torch.randn(1, 8, 5, 5, device="cuda"))
     with pytest.raises(ValueError, match="dtype"):

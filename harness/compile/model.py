@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from harness.backends import joined
 from harness.compile.fuse import (
     FusionCounts,
     count_torch_ops,
@@ -39,6 +40,18 @@ def _square(conv: nn.Conv2d) -> bool:
 
 def _is_depthwise(conv: nn.Conv2d) -> bool:
     return conv.groups == conv.in_channels == conv.out_channels > 1
+
+
+def _epilogue(y: torch.Tensor, residual: torch.Tensor | None, act: str, threads: int,
+              ran: set[str]) -> torch.Tensor:
+    """``y = act(y + residual)`` in place on the C epilogue when there is anything to do;
+    its function joins ``ran``, the functions the layer ran."""
+    from kernels_c.epilogue import FUNCTION, epilogue
+
+    if residual is not None or act != "none":
+        epilogue(y, None if residual is None else residual.contiguous(), act, threads)
+        ran.add(FUNCTION)
+    return y
 
 
 class FusedConv(nn.Module):
@@ -70,10 +83,20 @@ class FusedConv(nn.Module):
             self.torch_conv = (weight, bias, conv.stride, conv.padding, conv.dilation,
                                conv.groups)
         self._out: torch.Tensor | None = None
+        self.ran: set[str] = set()  # the functions of the epilogue its calls ran
+
+    @property
+    def functions(self) -> set[str]:
+        """The functions this layer's calls ran: its conv kernel and the C epilogue."""
+        conv = "torch.nn.functional.conv2d" if self.kernel is None else self.kernel.kernel_function
+        return {conv, *self.ran}
+
+    @property
+    def layout(self) -> str | None:
+        """The staging the sparse kernel ran (None for a depthwise or torch conv)."""
+        return getattr(self.kernel, "layout", None)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        from kernels_c.epilogue import epilogue
-
         x = x.contiguous()
         if self.kernel is None:
             y = F.conv2d(x, *self.torch_conv).contiguous()
@@ -82,10 +105,7 @@ class FusedConv(nn.Module):
             if self._out is None or tuple(self._out.shape) != shape:
                 self._out = torch.empty(shape, dtype=torch.float32)
             y = self.kernel(x, self.threads, out=self._out)
-        if residual is not None or self.post_act != "none":
-            epilogue(y, None if residual is None else residual.contiguous(), self.post_act,
-                     self.threads)
-        return y
+        return _epilogue(y, residual, self.post_act, self.threads, self.ran)
 
 
 class FusedLinear(nn.Module):
@@ -102,20 +122,24 @@ class FusedLinear(nn.Module):
         self.kernel = kernels_c.prepare(weight, pattern=pattern, bias=bias)
         self.isa = self.kernel.isa
         self._out: torch.Tensor | None = None
+        self.ran: set[str] = set()
+
+    @property
+    def functions(self) -> set[str]:
+        return {self.kernel.kernel_function, *self.ran}
+
+    @property
+    def layout(self) -> str | None:
+        return self.kernel.layout
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        from kernels_c.epilogue import epilogue
-
         n, features = x.shape
         shape = (n, self.kernel.packed.cout, 1, 1)
         if self._out is None or tuple(self._out.shape) != shape:
             self._out = torch.empty(shape, dtype=torch.float32)
         y = self.kernel(x.contiguous().view(n, features, 1, 1), self.threads,
                         out=self._out).view(n, -1)
-        if residual is not None or self.act != "none":
-            epilogue(y, None if residual is None else residual.contiguous(), self.act,
-                     self.threads)
-        return y
+        return _epilogue(y, residual, self.act, self.threads, self.ran)
 
 
 class CPool(nn.Module):
@@ -129,6 +153,8 @@ class CPool(nn.Module):
         self.run = (functools.partial(pool.max_pool2d, kernel=params[0], stride=params[1],
                                       padding=params[2]) if kind == "max"
                     else pool.global_avg_pool)
+        self.functions = {pool.MAX_POOL if kind == "max" else pool.GLOBAL_AVG_POOL}
+        self.layout = None
         self._out: torch.Tensor | None = None
 
     def _shape(self, x: torch.Tensor) -> tuple[int, int, int, int]:
@@ -155,6 +181,19 @@ class CompiledModel:
         self.module, self.note = module, note
         self.isa = ",".join(sorted({m.isa for m in module.modules()
                                     if isinstance(m, FusedConv | FusedLinear)}))
+
+    def _parts(self) -> list[nn.Module]:
+        return [m for m in self.module.modules() if isinstance(m, FusedConv | FusedLinear | CPool)]
+
+    @property
+    def kernel_function(self) -> str | None:
+        """Every function the compiled parts ran (a sorted comma list)."""
+        return joined(name for part in self._parts() for name in part.functions)
+
+    @property
+    def layout(self) -> str | None:
+        """The stagings its sparse kernels ran (a sorted comma list)."""
+        return joined(part.layout for part in self._parts())
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():

@@ -31,6 +31,8 @@ class Compiled:
     isa: str
     precision: str = "fp32"
     note: str = ""
+    kernel_function: str | None = None  # the engine's entry point that runs it
+    layout: str | None = None  # the input layout it is fed (None: the engine's own)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)
@@ -45,6 +47,8 @@ class EngineConv:
     def __init__(self, name: str, compile_fn: Compile, module: nn.Module) -> None:
         self.compile_fn, self.module = compile_fn, module
         self.kernel, self.isa, self.precision = name, "", "fp32"
+        self.kernel_function: str | None = None
+        self.layout: str | None = None
         self._compiled: dict[tuple, Compiled] = {}
 
     def __call__(self, x: torch.Tensor, threads: int = 1) -> torch.Tensor:
@@ -53,6 +57,7 @@ class EngineConv:
             self._compiled[key] = self.compile_fn(self.module, x, threads)
         compiled = self._compiled[key]
         self.kernel, self.isa, self.precision = compiled.kernel, compiled.isa, compiled.precision
+        self.kernel_function, self.layout = compiled.kernel_function, compiled.layout
         return compiled(x)
 
 

@@ -40,4 +40,5 @@ def compile_onnxruntime(model: nn.Module, example: torch.Tensor, threads: int) -
     def run(x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(session.run(None, {"x": x.numpy()})[0])
 
-    return Compiled(run, "onnxruntime-cpu", "")
+    return Compiled(run, "onnxruntime-cpu", "",
+                    kernel_function="onnxruntime.InferenceSession.run:CPUExecutionProvider")

@@ -71,7 +71,8 @@ def _compile(model: nn.Module, example: torch.Tensor, threads: int,
     primitives = _primitives(compiled)
     sparse = "sparse" in primitives
     return Compiled(run, "openvino-cpu", "", PRECISIONS.get(precision, precision),
-                    note=f"sparse weights {'used' if sparse else 'unused'}: {primitives}")
+                    note=f"sparse weights {'used' if sparse else 'unused'}: {primitives}",
+                    kernel_function="openvino.InferRequest.infer:CPU")
 
 
 @engine("openvino", availability=_available, build_info=_info)

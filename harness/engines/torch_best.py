@@ -43,6 +43,10 @@ def _frozen(model: nn.Module, example: torch.Tensor, layout: Callable) -> Run:
     return lambda x: frozen(layout(x))
 
 
+# candidate -> (the function that runs it, the input layout it is fed): the row's what-ran
+RUNS_AS = {"eager-channels-last": ("torch.nn.Module.__call__", "channels_last"),
+           "frozen-ofi-nchw": ("torch.jit.optimize_for_inference", "nchw"),
+           "frozen-ofi-channels-last": ("torch.jit.optimize_for_inference", "channels_last")}
 CANDIDATES: dict[str, Callable[[nn.Module, torch.Tensor], Run]] = {
     "eager-channels-last": _eager_cl,
     "frozen-ofi-nchw": lambda m, x: _frozen(m, x, torch.Tensor.contiguous),
@@ -76,4 +80,6 @@ def compile_torch_best(model: nn.Module, example: torch.Tensor, threads: int) ->
         with torch.inference_mode():
             return chosen(x)
 
-    return Compiled(run, f"torch-{best}", torch.backends.cpu.get_cpu_capability().lower())
+    function, layout = RUNS_AS[best]
+    return Compiled(run, f"torch-{best}", torch.backends.cpu.get_cpu_capability().lower(),
+                    kernel_function=function, layout=layout)

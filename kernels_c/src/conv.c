@@ -35,40 +35,35 @@
 #include "validate.h"
 
 #define FAIL(code, ...) return sb_fail(err, errlen, code, __VA_ARGS__)
-#define SB_PIXEL_SPLIT 128 /* pixels per thread-split unit: a multiple of every ISA's ell16 tile */
 #define ALIGNED(ptr, n) ((((uintptr_t)(ptr)) % (n)) == 0)
 
-enum { LAYOUT_AUTO = 0, LAYOUT_DIRECT = 1, LAYOUT_SHIFTED = 2, LAYOUT_IM2COL = 3, LAYOUT_ALIGNED = 4 };
+#define SB_PIXEL_SPLIT 128         /* pixels per thread-split unit: a multiple of every ISA's ell16 tile */
+#define SB_PIXEL_SPLIT_MIN_UNITS 3 /* split pixels only with at least this many units per thread */
+#define SB_ROW_ALIGN 16            /* floats (64 bytes): aligned / im2col rows and sub-buffers start here */
+#define SB_STAGE_SLACK 64          /* zero floats after the last plane beyond a tap's column shift */
+#define SB_PAGE_BYTES 4096         /* workspace sizes are rounded up to whole pages */
 
-#define SB_ELL16_ROW {f32_spmm_ell16_2x4v_scalar, f32_spmm_ell16_2x4v_avx2, f32_spmm_ell16_2x8v_avx512}
-#define SB_ELL16_NAMES {"f32_spmm_ell16_2x4v_scalar", "f32_spmm_ell16_2x4v_avx2", "f32_spmm_ell16_2x8v_avx512"}
-static const sb_kernel_fn KERNELS[4][3] = {
-    [SB_FMT_PANEL] = {panel_spmm_6x4v_scalar, panel_spmm_6x4v_avx2, panel_spmm_6x4v_avx512},
-    [SB_FMT_CSR] = SB_ELL16_ROW,
-    [SB_FMT_NM] = SB_ELL16_ROW,
-    [SB_FMT_CS] = SB_ELL16_ROW,
-};
-static const char *const KERNEL_NAMES[4][3] = {
-    [SB_FMT_PANEL] = {"panel_spmm_6x4v_scalar", "panel_spmm_6x4v_avx2", "panel_spmm_6x4v_avx512"},
-    [SB_FMT_CSR] = SB_ELL16_NAMES,
-    [SB_FMT_NM] = SB_ELL16_NAMES,
-    [SB_FMT_CS] = SB_ELL16_NAMES,
-};
+static int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 
-const char *sb_kernel_name(int fmt, int isa)
+/* ---- the kernel table (kernel_table.h): dispatch and names ------------------------------ */
+#define SB_KERNEL_FN(fn, family, isa) fn,
+#define SB_KERNEL_STR(fn, family, isa) #fn,
+#define SB_KERNEL_CELL(fn, family, isa) [SB_FAMILY_##family][SB_ISA_##isa] = SB_KERNEL_##fn + 1,
+#define SB_FORMAT_FAMILY(name, code, family) [SB_FMT_##name] = SB_FAMILY_##family,
+static const sb_kernel_fn KERNELS[SB_KERNELS] = {SB_MICROKERNEL_TABLE(SB_KERNEL_FN)};
+static const char *const KERNEL_NAMES[SB_KERNELS] = {SB_MICROKERNEL_TABLE(SB_KERNEL_STR)};
+static const int KERNEL_OF[SB_FAMILIES][SB_ISAS] = {SB_MICROKERNEL_TABLE(SB_KERNEL_CELL)}; /* row + 1, 0: none */
+static const int FAMILY_OF[SB_FORMATS] = {SB_FORMAT_TABLE(SB_FORMAT_FAMILY)};
+
+int sb_kernel_for(int fmt, int isa)
 {
-    if (fmt < 0 || fmt > SB_FMT_CS || isa < 0 || isa > SB_ISA_AVX512) return "";
-    return KERNEL_NAMES[fmt][isa];
+    if (fmt < 0 || fmt >= SB_FORMATS || isa < 0 || isa >= SB_ISAS) return -1;
+    return KERNEL_OF[FAMILY_OF[fmt]][isa] - 1;
 }
 
-/* Auto: the cheapest staging.  The ell16 kernel copies every activation tile it reads into
- * its own aligned L1 buffer, so unlike the former one-row kernels it gains nothing from
- * aligned rows: on ResNet-50 (cs k=4 / unstructured 90 %, 1 thread, shared CPU) shifted beat
- * aligned and im2col on every 3x3 layer (l1.c2 1.47 vs 1.87 / 2.72 ms) and direct beat both
- * on misaligned 1x1 layers (l3.c1b 0.51 vs 0.65 ms). */
-int sb_auto_layout(int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw)
+const char *sb_kernel_name(int kernel)
 {
-    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 ? LAYOUT_DIRECT : LAYOUT_SHIFTED;
+    return kernel >= 0 && kernel < SB_KERNELS ? KERNEL_NAMES[kernel] : "";
 }
 
 int sb_isa_mask(void)
@@ -82,6 +77,129 @@ int sb_isa_mask(void)
     return mask;
 }
 
+/* ---- the layout policy ------------------------------------------------------------------ */
+static int is_pointwise(int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw)
+{
+    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
+}
+
+/* Auto: the cheapest staging.  The ell16 kernel copies every activation tile it reads into
+ * its own aligned L1 buffer, so unlike the former one-row kernels it gains nothing from
+ * aligned rows: on ResNet-50 (cs k=4 / unstructured 90 %, 1 thread, shared CPU) shifted beat
+ * aligned and im2col on every 3x3 layer (l1.c2 1.47 vs 1.87 / 2.72 ms) and direct beat both
+ * on misaligned 1x1 layers (l3.c1b 0.51 vs 0.65 ms). */
+int sb_auto_layout(int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw)
+{
+    return is_pointwise(kh, kw, sh, sw, ph, pw) ? SB_LAYOUT_DIRECT : SB_LAYOUT_SHIFTED;
+}
+
+/* ---- one call's shapes and staging plan ------------------------------------------------- */
+typedef struct conv_call {
+    int batch, h, w, sh, sw, ph, pw; /* input and its stride / padding */
+    int kh, kw, cin, cout, ho, wo;   /* weight and output */
+    int64_t plane_in, plane_out;     /* floats per input / output channel plane */
+} conv_call;
+
+/* What B is for the kernel, and the workspace that holds it.  Planes (ci, kh % sh, c) hold
+ * x_pad[i*sh + kh%sh][j*sw + c] for i < hq, j < rw:
+ *  shifted: c = kw % sw (phases), rw = wq, a tap adds (kh/sh)*wq + kw/sw;
+ *  aligned: c = kw (one copy per column shift), rw = 16-multiple, a tap adds (kh/sh)*rw,
+ *           so every row a kernel loads is 64-byte aligned (Kw copies of the input). */
+typedef struct staging {
+    int layout;          /* SB_LAYOUT_DIRECT .. SB_LAYOUT_ALIGNED */
+    int planes;          /* 1: shifted or aligned phase planes */
+    int hq, rw;          /* planes: rows, row width (floats) */
+    int psh, ncol;       /* planes per channel: row phases x column copies */
+    int64_t plane_r;     /* floats per plane */
+    int64_t nq;          /* pixels of one output row the kernel computes */
+    int64_t ldb;         /* im2col: floats per reduction row */
+    int64_t row_step;    /* equal spacing of B's rows the kernel may use (0: off[] only) */
+    int64_t ldc;         /* floats per output row of the kernel's C */
+    int64_t stage, wide; /* floats: staged input, wide output compacted into y */
+} staging;
+
+static int check_arguments(const sb_packed *p, const float *x, const float *y, const float *bias,
+                           int32_t batch, int32_t h, int32_t w, int32_t sh, int32_t sw, int32_t ph,
+                           int32_t pw, int32_t threads, int32_t isa, char *err, int errlen)
+{
+    int rc = sb_check_header(p, err, errlen);
+    if (rc) return rc;
+    if (!x || !y) FAIL(SB_EINVAL, "input or output pointer is NULL");
+    if (!ALIGNED(x, 4) || !ALIGNED(y, 4) || (bias && !ALIGNED(bias, 4)))
+        FAIL(SB_EINVAL, "input, output or bias pointer not 4-byte aligned");
+    if (batch < 1 || h < 1 || w < 1 || batch > SB_MAX_BATCH || h > SB_MAX_SIDE || w > SB_MAX_SIDE)
+        FAIL(SB_EINVAL, "input shape out of range: batch=%d h=%d w=%d", batch, h, w);
+    if (sh < 1 || sw < 1 || sh > SB_MAX_STRIDE || sw > SB_MAX_STRIDE)
+        FAIL(SB_EINVAL, "stride (%d, %d) out of range 1..%d", sh, sw, SB_MAX_STRIDE);
+    if (ph < 0 || pw < 0 || ph > SB_MAX_PADDING || pw > SB_MAX_PADDING)
+        FAIL(SB_EINVAL, "padding (%d, %d) out of range 0..%d", ph, pw, SB_MAX_PADDING);
+    if (threads < 1 || threads > SB_MAX_THREADS)
+        FAIL(SB_EINVAL, "threads=%d out of range 1..%d", threads, SB_MAX_THREADS);
+    if (isa < 0 || isa >= SB_ISAS || !((sb_isa_mask() >> isa) & 1))
+        FAIL(SB_EISA, "isa %d not available on this CPU", isa);
+    if (sb_kernel_for(p->fmt, isa) < 0) FAIL(SB_EISA, "no micro-kernel for format %d on isa %d", p->fmt, isa);
+    const int hp = h + 2 * ph, wp = w + 2 * pw;
+    if (hp < p->kh || wp < p->kw)
+        FAIL(SB_EINVAL, "input %dx%d (padded %dx%d) smaller than kernel %dx%d", h, w, hp, wp, p->kh, p->kw);
+    return SB_OK;
+}
+
+static conv_call describe_call(const sb_packed *p, int32_t batch, int32_t h, int32_t w, int32_t sh,
+                               int32_t sw, int32_t ph, int32_t pw)
+{
+    conv_call c = {batch, h, w, sh, sw, ph, pw, p->kh, p->kw, p->cin, p->cout, 0, 0, 0, 0};
+    c.ho = (h + 2 * ph - c.kh) / sh + 1;
+    c.wo = (w + 2 * pw - c.kw) / sw + 1;
+    c.plane_in = (int64_t)h * w;
+    c.plane_out = (int64_t)c.ho * c.wo;
+    return c;
+}
+
+/* The layout a call asks for, AUTO resolved; -1 when it cannot run this convolution. */
+static int resolve_layout(const conv_call *c, int32_t layout)
+{
+    const int direct = sb_auto_layout(c->kh, c->kw, c->sh, c->sw, c->ph, c->pw) == SB_LAYOUT_DIRECT;
+    if (layout == SB_LAYOUT_AUTO) return direct ? SB_LAYOUT_DIRECT : SB_LAYOUT_SHIFTED;
+    if (layout <= SB_LAYOUT_AUTO || layout >= SB_LAYOUTS || (layout == SB_LAYOUT_DIRECT && !direct))
+        return -1;
+    return layout;
+}
+
+static int plan_staging(const conv_call *c, int layout, staging *s, char *err, int errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->layout = layout;
+    s->planes = layout == SB_LAYOUT_SHIFTED || layout == SB_LAYOUT_ALIGNED;
+    /* shifted: sh*sw phase planes of hq x wq per channel (stride 1: the padded plane) */
+    const int wq = c->wo + (c->kw - 1) / c->sw;
+    s->hq = c->ho + (c->kh - 1) / c->sh;
+    s->psh = c->sh < c->kh ? c->sh : c->kh; /* row phases some tap reads */
+    const int psw = c->sw < c->kw ? c->sw : c->kw;
+    s->rw = layout == SB_LAYOUT_ALIGNED ? (int)round_up(c->wo, SB_ROW_ALIGN) : wq;
+    s->ncol = layout == SB_LAYOUT_ALIGNED ? c->kw : psw;
+    s->plane_r = (int64_t)s->hq * s->rw;
+    const int64_t red = (int64_t)c->cin * c->kh * c->kw;
+    if (layout == SB_LAYOUT_DIRECT) {
+        s->nq = c->plane_in;
+        s->row_step = c->plane_in;
+    } else if (s->planes) {
+        s->nq = (int64_t)c->ho * s->rw;
+        s->stage = (int64_t)c->cin * s->psh * s->ncol * s->plane_r + c->kw + SB_STAGE_SLACK;
+        s->wide = (int64_t)c->cout * s->nq;
+    } else { /* im2col */
+        s->nq = c->plane_out;
+        s->ldb = round_up(s->nq, SB_ROW_ALIGN);
+        s->stage = red * s->ldb;
+        s->row_step = s->ldb;
+    }
+    s->ldc = s->planes ? s->nq : c->plane_out;
+    if (s->stage > INT32_MAX || s->nq > INT32_MAX || (int64_t)c->cin * c->plane_in > INT32_MAX ||
+        s->wide > INT32_MAX || (int64_t)c->cout * c->plane_out > INT32_MAX)
+        FAIL(SB_EINVAL, "one image is too large for 32-bit offsets; use smaller inputs");
+    return SB_OK;
+}
+
+/* ---- the workspace: staged input | wide output | offset table ----------------------------- */
 /* Per calling thread scratch memory, grown on demand and reused: a fresh multi-MB malloc
  * per call would page-fault its way through every byte again. */
 static __thread void *ws_ptr;
@@ -92,12 +210,117 @@ static void *workspace(size_t bytes)
     if (bytes <= ws_size) return ws_ptr;
     free(ws_ptr);
     ws_size = 0;
-    bytes = (bytes + 4095) & ~(size_t)4095;
+    bytes = (size_t)round_up((int64_t)bytes, SB_PAGE_BYTES);
     ws_ptr = aligned_alloc(64, bytes);
     if (ws_ptr) ws_size = bytes;
     return ws_ptr;
 }
 
+/* off[r]: where B's row for reduction index r = tap * cin + ci starts */
+static void fill_offsets(const conv_call *c, const staging *s, int32_t *off)
+{
+    const int taps = c->kh * c->kw;
+    for (int t = 0; t < taps; ++t)
+        for (int ci = 0; ci < c->cin; ++ci) {
+            const int r = t * c->cin + ci, dh = t / c->kw, dw = t % c->kw;
+            const int64_t plane_row = (int64_t)(ci * s->psh + dh % c->sh) * s->ncol;
+            switch (s->layout) {
+            case SB_LAYOUT_DIRECT: off[r] = (int32_t)(ci * c->plane_in); break;
+            case SB_LAYOUT_IM2COL: off[r] = (int32_t)(r * s->ldb); break;
+            case SB_LAYOUT_ALIGNED:
+                off[r] = (int32_t)((plane_row + dw) * s->plane_r + (dh / c->sh) * s->rw);
+                break;
+            default: /* shifted */
+                off[r] = (int32_t)((plane_row + dw % c->sw) * s->plane_r + (dh / c->sh) * s->rw +
+                                   dw / c->sw);
+            }
+        }
+}
+
+/* ---- staging paths (called inside the team: their loops are shared) ----------------------- */
+/* shifted / aligned: copy image xb into zero-padded planes */
+static void stage_planes(const conv_call *c, const staging *s, const float *xb, float *staged)
+{
+    const int nplanes = c->cin * s->psh * s->ncol, rw = s->rw;
+#pragma omp for schedule(static)
+    for (int pi = 0; pi < nplanes; ++pi) {
+        const int ci = pi / (s->psh * s->ncol), pa = pi / s->ncol % s->psh, pc = pi % s->ncol;
+        const float *xc = xb + (int64_t)ci * c->plane_in;
+        float *pl = staged + (int64_t)pi * s->plane_r;
+        for (int i = 0; i < s->hq; ++i) {
+            float *row = pl + (int64_t)i * rw;
+            const int hi = i * c->sh + pa - c->ph;
+            if (hi < 0 || hi >= c->h) { memset(row, 0, sizeof(float) * (size_t)rw); continue; }
+            const float *xr = xc + (int64_t)hi * c->w;
+            if (c->sw == 1) { /* row[j] = xr[j + pc - pw]: zeros | copy | zeros */
+                int lo = c->pw - pc, hi_ = c->pw - pc + c->w;
+                lo = lo < 0 ? 0 : lo > rw ? rw : lo;
+                hi_ = hi_ > rw ? rw : hi_ < lo ? lo : hi_;
+                memset(row, 0, sizeof(float) * (size_t)lo);
+                memcpy(row + lo, xr + lo + pc - c->pw, sizeof(float) * (size_t)(hi_ - lo));
+                memset(row + hi_, 0, sizeof(float) * (size_t)(rw - hi_));
+            } else {
+                for (int j = 0; j < rw; ++j) {
+                    const int wi = j * c->sw + pc - c->pw;
+                    row[j] = (wi >= 0 && wi < c->w) ? xr[wi] : 0.0f;
+                }
+            }
+        }
+        if (pi == nplanes - 1) memset(pl + s->plane_r, 0, sizeof(float) * (size_t)(c->kw + SB_STAGE_SLACK));
+    }
+}
+
+/* im2col: B[r][q] = x[ci][ho*s + kh - p][wo*s + kw - p], rows ldb floats apart */
+static void stage_im2col(const conv_call *c, const staging *s, const float *xb, float *staged)
+{
+    const int red = c->cin * c->kh * c->kw, wo = c->wo;
+#pragma omp for schedule(static)
+    for (int r = 0; r < red; ++r) {
+        const int t = r / c->cin, ci = r % c->cin, dh = t / c->kw, dw = t % c->kw;
+        const float *xc = xb + (int64_t)ci * c->plane_in;
+        float *row = staged + (int64_t)r * s->ldb;
+        /* output columns j whose input column j*sw + dw - pw is inside [0, w) */
+        const int jlo = dw >= c->pw ? 0 : (c->pw - dw + c->sw - 1) / c->sw;
+        const int last = c->w - 1 + c->pw - dw; /* j*sw <= last */
+        int jhi = last < 0 ? 0 : last / c->sw + 1;
+        jhi = jhi > wo ? wo : jhi < jlo ? jlo : jhi;
+        for (int i = 0; i < c->ho; ++i) {
+            const int hi = i * c->sh + dh - c->ph;
+            float *o = row + (int64_t)i * wo;
+            if (hi < 0 || hi >= c->h) { memset(o, 0, sizeof(float) * (size_t)wo); continue; }
+            const float *xr = xc + (int64_t)hi * c->w + dw - c->pw;
+            memset(o, 0, sizeof(float) * (size_t)jlo);
+            if (c->sw == 1) memcpy(o + jlo, xr + jlo, sizeof(float) * (size_t)(jhi - jlo));
+            else for (int j = jlo; j < jhi; ++j) o[j] = xr[(int64_t)j * c->sw];
+            memset(o + jhi, 0, sizeof(float) * (size_t)(wo - jhi));
+        }
+        memset(row + s->nq, 0, sizeof(float) * (size_t)(s->ldb - s->nq));
+    }
+}
+
+/* output channels no packed row writes (filter pruning) hold the bias or 0 */
+static void fill_unwritten_rows(const sb_packed *p, const staging *s, const float *bias, float *dst)
+{
+#pragma omp for schedule(static) nowait
+    for (int64_t i = 0; i < p->len_fillrows; ++i) {
+        const int co = p->fillrows[i];
+        const float v = bias ? bias[co] : 0.0f;
+        float *o = dst + co * s->ldc;
+        for (int64_t q = 0; q < s->nq; ++q) o[q] = v;
+    }
+}
+
+/* planes: the kernel wrote rw-wide rows; keep the first wo columns of each */
+static void compact_output(const conv_call *c, const staging *s, const float *wide, float *yb)
+{
+#pragma omp for schedule(static) nowait
+    for (int co = 0; co < c->cout; ++co)
+        for (int i = 0; i < c->ho; ++i)
+            memcpy(yb + co * c->plane_out + (int64_t)i * c->wo, wide + co * s->nq + (int64_t)i * s->rw,
+                   sizeof(float) * (size_t)c->wo);
+}
+
+/* ---- the thread split ---------------------------------------------------------------------- */
 /* [u0, u1) of this thread: equal units, or equal (stored values + 1 per unit). */
 static void split_units(const sb_packed *p, int tid, int nt, int *u0, int *u1)
 {
@@ -123,182 +346,91 @@ static void split_units(const sb_packed *p, int tid, int nt, int *u0, int *u1)
     *u1 = tid == nt - 1 ? units : bounds[1];
 }
 
-int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int32_t w,
-              int32_t sh, int32_t sw, int32_t ph, int32_t pw, const float *bias, float *y,
-              int32_t threads, int32_t isa, int32_t layout, int32_t *threads_used, char *err,
-              int errlen)
+/* ELL16 kernels copy each activation tile they read: with a row split every thread would
+ * copy every tile, so wide maps split pixels instead (whole tiles, all rows). */
+static int splits_pixels(const sb_packed *p, const staging *s, int threads)
 {
-    int rc = sb_check_header(p, err, errlen);
-    if (rc) return rc;
-    if (!x || !y) FAIL(SB_EINVAL, "input or output pointer is NULL");
-    if (!ALIGNED(x, 4) || !ALIGNED(y, 4) || (bias && !ALIGNED(bias, 4)))
-        FAIL(SB_EINVAL, "input, output or bias pointer not 4-byte aligned");
-    if (batch < 1 || h < 1 || w < 1 || batch > (1 << 20) || h > (1 << 15) || w > (1 << 15))
-        FAIL(SB_EINVAL, "input shape out of range: batch=%d h=%d w=%d", batch, h, w);
-    if (sh < 1 || sw < 1 || sh > SB_MAX_STRIDE || sw > SB_MAX_STRIDE)
-        FAIL(SB_EINVAL, "stride (%d, %d) out of range 1..%d", sh, sw, SB_MAX_STRIDE);
-    if (ph < 0 || pw < 0 || ph > SB_MAX_PADDING || pw > SB_MAX_PADDING)
-        FAIL(SB_EINVAL, "padding (%d, %d) out of range 0..%d", ph, pw, SB_MAX_PADDING);
-    if (threads < 1 || threads > SB_MAX_THREADS)
-        FAIL(SB_EINVAL, "threads=%d out of range 1..%d", threads, SB_MAX_THREADS);
-    if (isa < 0 || isa > SB_ISA_AVX512 || !((sb_isa_mask() >> isa) & 1))
-        FAIL(SB_EISA, "isa %d not available on this CPU", isa);
-    const int kh = p->kh, kw = p->kw, cin = p->cin, cout = p->cout;
-    const int hp = h + 2 * ph, wp = w + 2 * pw;
-    if (hp < kh || wp < kw) FAIL(SB_EINVAL, "input %dx%d (padded %dx%d) smaller than kernel %dx%d", h, w, hp, wp, kh, kw);
-    const int ho = (hp - kh) / sh + 1, wo = (wp - kw) / sw + 1;
-    /* shifted layout: sh*sw phase planes of hq x wq per channel (stride 1: the padded plane) */
-    const int hq = ho + (kh - 1) / sh, wq = wo + (kw - 1) / sw;
-    const int psh = sh < kh ? sh : kh, psw = sw < kw ? sw : kw; /* phases some tap reads */
-    const int direct = sb_auto_layout(kh, kw, sh, sw, ph, pw) == LAYOUT_DIRECT;
-    if (layout == LAYOUT_AUTO) layout = direct ? LAYOUT_DIRECT : LAYOUT_SHIFTED;
-    if (layout < LAYOUT_DIRECT || layout > LAYOUT_ALIGNED || (layout == LAYOUT_DIRECT && !direct))
-        FAIL(SB_EINVAL, "layout %d cannot run this convolution", layout);
+    return FAMILY_OF[p->fmt] == SB_FAMILY_ELL16 && threads > 1 &&
+           s->nq / SB_PIXEL_SPLIT >= SB_PIXEL_SPLIT_MIN_UNITS * threads;
+}
 
-    /* planes (ci, kh % sh, c) hold x_pad[i*sh + kh%sh][j*sw + c] for i < hq, j < rw:
-     * shifted: c = kw % sw (phases), rw = wq, a tap adds (kh/sh)*wq + kw/sw;
-     * aligned: c = kw (one copy per column shift), rw = 16-multiple, a tap adds (kh/sh)*rw,
-     *          so every row a kernel loads is 64-byte aligned (Kw copies of the input). */
-    const int aligned = layout == LAYOUT_ALIGNED;
-    const int wa = (wo + 15) & ~15; /* aligned layout's row width */
-    const int rw = aligned ? wa : wq, ncol = aligned ? kw : psw;
-    const int64_t plane_r = (int64_t)hq * rw;
-    const int taps = kh * kw, red = cin * taps;
-    const int64_t plane_in = (int64_t)h * w, plane_out = (int64_t)ho * wo;
-    int64_t nq, ldb = 0, stage = 0, wide = 0;
-    if (layout == LAYOUT_DIRECT) {
-        nq = plane_in;
-    } else if (layout == LAYOUT_SHIFTED || layout == LAYOUT_ALIGNED) {
-        nq = (int64_t)ho * rw;
-        stage = (int64_t)cin * psh * ncol * plane_r + kw + 64;
-        wide = (int64_t)cout * nq;
+typedef struct work { int u0, u1; int64_t q0, q1; } work; /* rows [u0, u1) x pixels [q0, q1) */
+
+static work thread_work(const sb_packed *p, const staging *s, int pixel_split, int tid, int nt)
+{
+    work wk = {0, p->units, 0, s->nq};
+    if (pixel_split) { /* every row, a run of whole SB_PIXEL_SPLIT tiles per thread */
+        const int64_t tiles = s->nq / SB_PIXEL_SPLIT;
+        wk.q0 = tiles * tid / nt * SB_PIXEL_SPLIT;
+        wk.q1 = tid == nt - 1 ? s->nq : tiles * (tid + 1) / nt * SB_PIXEL_SPLIT;
     } else {
-        nq = plane_out;
-        ldb = (nq + 15) & ~(int64_t)15;
-        stage = (int64_t)red * ldb;
+        split_units(p, tid, nt, &wk.u0, &wk.u1);
     }
-    if (stage > INT32_MAX || nq > INT32_MAX || (int64_t)cin * plane_in > INT32_MAX || wide > INT32_MAX ||
-        (int64_t)cout * plane_out > INT32_MAX)
-        FAIL(SB_EINVAL, "one image is too large for 32-bit offsets; use smaller inputs");
-    float *ws = workspace((size_t)(stage + wide + 16) * sizeof(float) + (size_t)red * sizeof(int32_t) + 256);
-    if (!ws) FAIL(SB_ENOMEM, "out of memory for the %lld-float workspace", (long long)(stage + wide));
-    float *staged = ws, *widebuf = ws + ((stage + 15) & ~(int64_t)15);
-    int32_t *off = (int32_t *)(widebuf + ((wide + 15) & ~(int64_t)15));
-    for (int t = 0; t < taps; ++t)
-        for (int ci = 0; ci < cin; ++ci) {
-            const int r = t * cin + ci, dh = t / kw, dw = t % kw;
-            off[r] = layout == LAYOUT_DIRECT  ? (int32_t)(ci * plane_in)
-                   : layout == LAYOUT_IM2COL ? (int32_t)(r * ldb)
-                   : aligned ? (int32_t)(((int64_t)(ci * psh + dh % sh) * ncol + dw) * plane_r + (dh / sh) * rw)
-                             : (int32_t)(((int64_t)(ci * psh + dh % sh) * ncol + dw % sw) * plane_r +
-                                         (dh / sh) * rw + dw / sw);
-        }
-    const sb_kernel_fn kern = KERNELS[p->fmt][isa];
-    const int64_t row_step = layout == LAYOUT_DIRECT ? plane_in : layout == LAYOUT_IM2COL ? ldb : 0;
-    const int staged_planes = layout == LAYOUT_SHIFTED || aligned;
-    const int64_t ldc = staged_planes ? nq : plane_out;
+    return wk;
+}
 
-    /* ELL16 kernels copy each activation tile they read: with a row split every thread
-     * would copy every tile, so wide maps split pixels instead (whole tiles, all rows). */
-    const int pixel_split = p->fmt != SB_FMT_PANEL && threads > 1 && nq / SB_PIXEL_SPLIT >= 3 * threads;
+/* ---- the call -------------------------------------------------------------------------------- */
+static void run_team(const sb_packed *p, const conv_call *c, const staging *s, sb_kernel_fn kern,
+                     const float *x, const float *bias, float *y, float *staged, float *wide,
+                     const int32_t *off, int threads, int32_t *team)
+{
+    const int pixel_split = splits_pixels(p, s, threads);
 #pragma omp parallel num_threads(threads)
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-        if (tid == 0 && threads_used) *threads_used = nt;
-        int u0, u1;
-        int64_t q0 = 0, q1 = nq;
-        if (pixel_split) { /* every row, a run of whole SB_PIXEL_SPLIT tiles per thread */
-            const int64_t tiles = nq / SB_PIXEL_SPLIT;
-            q0 = tiles * tid / nt * SB_PIXEL_SPLIT;
-            q1 = tid == nt - 1 ? nq : tiles * (tid + 1) / nt * SB_PIXEL_SPLIT;
-            u0 = 0;
-            u1 = p->units;
-        } else {
-            split_units(p, tid, nt, &u0, &u1);
-        }
-        for (int b = 0; b < batch; ++b) {
-            const float *xb = x + (int64_t)b * cin * plane_in;
-            float *yb = y + (int64_t)b * cout * plane_out;
+        if (tid == 0) *team = nt;
+        const work wk = thread_work(p, s, pixel_split, tid, nt);
+        for (int b = 0; b < c->batch; ++b) {
+            const float *xb = x + (int64_t)b * c->cin * c->plane_in;
+            float *yb = y + (int64_t)b * c->cout * c->plane_out;
             const float *src = xb;
-            float *dst = staged_planes ? widebuf : yb;
-            if (staged_planes) {
-#pragma omp for schedule(static)
-                for (int pi = 0; pi < cin * psh * ncol; ++pi) {
-                    const int ci = pi / (psh * ncol), pa = pi / ncol % psh, pc = pi % ncol;
-                    const float *xc = xb + (int64_t)ci * plane_in;
-                    float *pl = staged + (int64_t)pi * plane_r;
-                    for (int i = 0; i < hq; ++i) {
-                        float *row = pl + (int64_t)i * rw;
-                        const int hi = i * sh + pa - ph;
-                        if (hi < 0 || hi >= h) { memset(row, 0, sizeof(float) * (size_t)rw); continue; }
-                        const float *xr = xc + (int64_t)hi * w;
-                        if (sw == 1) { /* row[j] = xr[j + pc - pw]: zeros | copy | zeros */
-                            int lo = pw - pc, hi_ = pw - pc + w;
-                            lo = lo < 0 ? 0 : lo > rw ? rw : lo;
-                            hi_ = hi_ > rw ? rw : hi_ < lo ? lo : hi_;
-                            memset(row, 0, sizeof(float) * (size_t)lo);
-                            memcpy(row + lo, xr + lo + pc - pw, sizeof(float) * (size_t)(hi_ - lo));
-                            memset(row + hi_, 0, sizeof(float) * (size_t)(rw - hi_));
-                        } else {
-                            for (int j = 0; j < rw; ++j) {
-                                const int wi = j * sw + pc - pw;
-                                row[j] = (wi >= 0 && wi < w) ? xr[wi] : 0.0f;
-                            }
-                        }
-                    }
-                    if (pi == cin * psh * ncol - 1) memset(pl + plane_r, 0, sizeof(float) * (size_t)(kw + 64));
-                }
+            float *dst = s->planes ? wide : yb;
+            if (s->planes) {
+                stage_planes(c, s, xb, staged);
                 src = staged;
-            } else if (layout == LAYOUT_IM2COL) {
-#pragma omp for schedule(static)
-                for (int r = 0; r < red; ++r) {
-                    const int t = r / cin, ci = r % cin, dh = t / kw, dw = t % kw;
-                    const float *xc = xb + (int64_t)ci * plane_in;
-                    float *row = staged + (int64_t)r * ldb;
-                    /* output columns j whose input column j*sw + dw - pw is inside [0, w) */
-                    const int jlo = dw >= pw ? 0 : (pw - dw + sw - 1) / sw;
-                    const int last = w - 1 + pw - dw; /* j*sw <= last */
-                    int jhi = last < 0 ? 0 : last / sw + 1;
-                    jhi = jhi > wo ? wo : jhi < jlo ? jlo : jhi;
-                    for (int i = 0; i < ho; ++i) {
-                        const int hi = i * sh + dh - ph;
-                        float *o = row + (int64_t)i * wo;
-                        if (hi < 0 || hi >= h) { memset(o, 0, sizeof(float) * (size_t)wo); continue; }
-                        const float *xr = xc + (int64_t)hi * w + dw - pw;
-                        memset(o, 0, sizeof(float) * (size_t)jlo);
-                        if (sw == 1) memcpy(o + jlo, xr + jlo, sizeof(float) * (size_t)(jhi - jlo));
-                        else for (int j = jlo; j < jhi; ++j) o[j] = xr[(int64_t)j * sw];
-                        memset(o + jhi, 0, sizeof(float) * (size_t)(wo - jhi));
-                    }
-                    memset(row + nq, 0, sizeof(float) * (size_t)(ldb - nq));
-                }
+            } else if (s->layout == SB_LAYOUT_IM2COL) {
+                stage_im2col(c, s, xb, staged);
                 src = staged;
             }
-            kern(p, u0, u1, src + q0, off, row_step, (int)(q1 - q0), dst + q0, ldc, bias);
+            kern(p, wk.u0, wk.u1, src + wk.q0, off, s->row_step, (int)(wk.q1 - wk.q0), dst + wk.q0,
+                 s->ldc, bias);
             /* Barriers only where data flows between threads: a barrier costs a
              * scheduler time slice when the cores are oversubscribed. */
-            if (p->len_fillrows) {
-#pragma omp for schedule(static) nowait
-                for (int64_t i = 0; i < p->len_fillrows; ++i) {
-                    const int co = p->fillrows[i];
-                    const float v = bias ? bias[co] : 0.0f;
-                    float *o = dst + co * ldc;
-                    for (int64_t q = 0; q < nq; ++q) o[q] = v;
-                }
-            }
-            if (staged_planes) {
+            if (p->len_fillrows) fill_unwritten_rows(p, s, bias, dst);
+            if (s->planes) {
 #pragma omp barrier
-#pragma omp for schedule(static) nowait
-                for (int co = 0; co < cout; ++co)
-                    for (int i = 0; i < ho; ++i)
-                        memcpy(yb + co * plane_out + (int64_t)i * wo, widebuf + co * nq + (int64_t)i * rw,
-                               sizeof(float) * (size_t)wo);
+                compact_output(c, s, wide, yb);
             }
             /* the next image's staging overwrites what this image's kernels read */
-            if (layout == LAYOUT_IM2COL && b + 1 < batch) {
+            if (s->layout == SB_LAYOUT_IM2COL && b + 1 < c->batch) {
 #pragma omp barrier
             }
         }
     }
+}
+
+int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int32_t w,
+              int32_t sh, int32_t sw, int32_t ph, int32_t pw, const float *bias, float *y,
+              int32_t threads, int32_t isa, int32_t layout, sb_ran *ran, char *err, int errlen)
+{
+    int rc = check_arguments(p, x, y, bias, batch, h, w, sh, sw, ph, pw, threads, isa, err, errlen);
+    if (rc) return rc;
+    const conv_call c = describe_call(p, batch, h, w, sh, sw, ph, pw);
+    const int chosen = resolve_layout(&c, layout);
+    if (chosen < 0) FAIL(SB_EINVAL, "layout %d cannot run this convolution", layout);
+    staging s;
+    rc = plan_staging(&c, chosen, &s, err, errlen);
+    if (rc) return rc;
+    const int64_t red = (int64_t)c.cin * c.kh * c.kw;
+    const int64_t stage_len = round_up(s.stage, SB_ROW_ALIGN), wide_len = round_up(s.wide, SB_ROW_ALIGN);
+    float *staged = workspace((size_t)(stage_len + wide_len) * sizeof(float) + (size_t)red * sizeof(int32_t));
+    if (!staged) FAIL(SB_ENOMEM, "out of memory for the %lld-float workspace", (long long)(s.stage + s.wide));
+    float *wide = staged + stage_len;
+    int32_t *off = (int32_t *)(wide + wide_len);
+    fill_offsets(&c, &s, off);
+    const int kernel = sb_kernel_for(p->fmt, isa);
+    int32_t team = 0;
+    run_team(p, &c, &s, KERNELS[kernel], x, bias, y, staged, wide, off, threads, &team);
+    if (ran) *ran = (sb_ran){team, chosen, kernel};
     return SB_OK;
 }

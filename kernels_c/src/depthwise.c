@@ -5,8 +5,7 @@
 #include <omp.h>
 #include "depthwise.h"
 #include "epilogue.h"
-#include "fail.h"
-#include "sb.h"
+#include "planes.h"
 
 static void plane(const float *xc, const float *wc, float b, float *yc, int h, int wd, int kh,
                   int kw, int s, int pad, int ho, int wo, int act) {
@@ -45,17 +44,15 @@ int sb_depthwise_conv2d(const float *x, const float *w, const float *bias, float
                         int32_t batch, int32_t channels, int32_t h, int32_t wd, int32_t kh,
                         int32_t kw, int32_t stride, int32_t pad, int32_t act, int32_t threads,
                         char *err, int errlen) {
-    if (!x || !w || !y) return sb_fail(err, errlen, SB_EINVAL, "x, w and y must not be NULL");
-    if (batch < 1 || channels < 1 || h < 1 || wd < 1 || kh < 1 || kw < 1)
-        return sb_fail(err, errlen, SB_EINVAL, "batch, channels, sizes and kernel must be >= 1");
+    const int rc = sb_check_planes(x, y, batch, channels, h, wd, threads, err, errlen);
+    if (rc) return rc;
+    if (!w) return sb_fail(err, errlen, SB_EINVAL, "the weight w must not be NULL");
+    if (kh < 1 || kw < 1) return sb_fail(err, errlen, SB_EINVAL, "the kernel must be >= 1 x 1");
     if (stride < 1 || pad < 0) return sb_fail(err, errlen, SB_EINVAL, "stride >= 1 and pad >= 0");
     if (act < SB_ACT_NONE || act > SB_ACT_RELU6)
         return sb_fail(err, errlen, SB_EINVAL, "activation must be 0 (none), 1 (relu) or 2 (relu6)");
-    if (threads < 1) return sb_fail(err, errlen, SB_EINVAL, "threads must be >= 1");
-    if (h + 2 * (int64_t)pad < kh || wd + 2 * (int64_t)pad < kw)
-        return sb_fail(err, errlen, SB_EINVAL, "input plus padding is smaller than the kernel");
-    const int ho = (int)((h + 2 * (int64_t)pad - kh) / stride + 1);
-    const int wo = (int)((wd + 2 * (int64_t)pad - kw) / stride + 1);
+    const int ho = sb_window_out(h, kh, stride, pad), wo = sb_window_out(wd, kw, stride, pad);
+    if (!ho || !wo) return sb_fail(err, errlen, SB_EINVAL, "input plus padding is smaller than the kernel");
     const int64_t planes = (int64_t)batch * channels;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t p = 0; p < planes; ++p) {

@@ -26,13 +26,8 @@
  * Template: included once per ISA translation unit after vec.h. */
 
 #define TS NT_WIDE
-#if NV_WIDE == 8
-#define SB_ELL16_NAME SB_FN(f32_spmm_ell16_2x8v)
-#elif NV_WIDE == 4
-#define SB_ELL16_NAME SB_FN(f32_spmm_ell16_2x4v)
-#else
-#error "name the ell16 micro-kernel for this NV_WIDE"
-#endif
+#define ELL16_RB 2 /* output rows per register tile */
+#define SB_ELL16_NAME SB_TILE_FN(f32_spmm_ell16_, ELL16_RB, NV_WIDE)
 
 /* rows: 1 or 2; nv vectors (last one masked by mk unless full); first: start from bias. */
 SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, const int first,
@@ -183,4 +178,5 @@ void SB_ELL16_NAME(const sb_packed *p, int u0, int u1, const float *B, const int
     else SB_FN(ell16_walk)(0, p, u0, u1, B, off, nq, C, ldc, bias);
 }
 #undef TS
+#undef ELL16_RB
 #undef SB_ELL16_NAME

@@ -12,14 +12,10 @@ typedef void (*sb_kernel_fn)(const sb_packed *p, int u0, int u1, const float *B,
                              const int32_t *off, int64_t ldb, int nq, float *C, int64_t ldc,
                              const float *bias);
 
-#define SB_DECLARE_KERNEL(name) \
-    void name(const sb_packed *, int, int, const float *, const int32_t *, int64_t, int, \
-              float *, int64_t, const float *);
-SB_DECLARE_KERNEL(panel_spmm_6x4v_avx512)
-SB_DECLARE_KERNEL(panel_spmm_6x4v_avx2)
-SB_DECLARE_KERNEL(panel_spmm_6x4v_scalar)
-SB_DECLARE_KERNEL(f32_spmm_ell16_2x8v_avx512)
-SB_DECLARE_KERNEL(f32_spmm_ell16_2x4v_avx2)
-SB_DECLARE_KERNEL(f32_spmm_ell16_2x4v_scalar)
+/* every micro-kernel of the table (kernel_table.h) */
+#define SB_DECLARE_KERNEL(fn, family, isa)                                                  \
+    void fn(const sb_packed *, int, int, const float *, const int32_t *, int64_t, int, \
+            float *, int64_t, const float *);
+SB_MICROKERNEL_TABLE(SB_DECLARE_KERNEL)
 #undef SB_DECLARE_KERNEL
 #endif

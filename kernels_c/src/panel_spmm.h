@@ -1,4 +1,5 @@
-/* Kernel family: panel_spmm_6x4v_<isa> -- block-sparse (BSR) x dense activations.
+/* Micro-kernel family f32_spmm_panel_<PANEL_RB>x<PANEL_NV>v_<isa> (AVX-512 6x4v, AVX2 6x2v,
+ * scalar 6x4v): fp32 block-sparse (BSR panels) x dense NCHW activations.
  *
  * Layout: weights as block-rows of bh output channels; a block is bh rows x 1 input
  * channel x all Kh*Kw taps, values stored [block][tap][bh] so the bh weights one
@@ -94,9 +95,10 @@ SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const sb_packed *
     }
 }
 
-void SB_FN(panel_spmm_6x4v)(const sb_packed *p, int u0, int u1, const float *B,
-                            const int32_t *off, int64_t ldb, int nq, float *C, int64_t ldc,
-                            const float *bias)
+void SB_TILE_FN(f32_spmm_panel_, PANEL_RB, PANEL_NV)(const sb_packed *p, int u0, int u1,
+                                                     const float *B, const int32_t *off,
+                                                     int64_t ldb, int nq, float *C,
+                                                     int64_t ldc, const float *bias)
 {
     (void)ldb; /* 6 rows share each row address: the lookup is not worth a variant */
     int q0 = 0;

@@ -2,29 +2,17 @@
 #include <float.h>
 #include <omp.h>
 #include "pool.h"
-#include "fail.h"
-#include "sb.h"
-
-static int check(const float *x, const float *y, int32_t batch, int32_t channels, int32_t h,
-                 int32_t w, int32_t threads, char *err, int errlen) {
-    if (!x || !y) return sb_fail(err, errlen, SB_EINVAL, "x and y must not be NULL");
-    if (batch < 1 || channels < 1 || h < 1 || w < 1)
-        return sb_fail(err, errlen, SB_EINVAL, "batch, channels, height and width must be >= 1");
-    if (threads < 1) return sb_fail(err, errlen, SB_EINVAL, "threads must be >= 1");
-    return SB_OK;
-}
+#include "planes.h"
 
 int sb_maxpool2d(const float *x, float *y, int32_t batch, int32_t channels, int32_t h,
                  int32_t w, int32_t k, int32_t stride, int32_t pad, int32_t threads,
                  char *err, int errlen) {
-    const int rc = check(x, y, batch, channels, h, w, threads, err, errlen);
+    const int rc = sb_check_planes(x, y, batch, channels, h, w, threads, err, errlen);
     if (rc) return rc;
     if (k < 1 || stride < 1 || pad < 0 || pad > k / 2)
         return sb_fail(err, errlen, SB_EINVAL, "need k >= 1, stride >= 1 and 0 <= pad <= k / 2");
-    if (h + 2 * (int64_t)pad < k || w + 2 * (int64_t)pad < k)
-        return sb_fail(err, errlen, SB_EINVAL, "input plus padding is smaller than the window");
-    const int ho = (int)((h + 2 * (int64_t)pad - k) / stride + 1);
-    const int wo = (int)((w + 2 * (int64_t)pad - k) / stride + 1);
+    const int ho = sb_window_out(h, k, stride, pad), wo = sb_window_out(w, k, stride, pad);
+    if (!ho || !wo) return sb_fail(err, errlen, SB_EINVAL, "input plus padding is smaller than the window");
     const int64_t planes = (int64_t)batch * channels;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t p = 0; p < planes; ++p) {
@@ -49,7 +37,7 @@ int sb_maxpool2d(const float *x, float *y, int32_t batch, int32_t channels, int3
 
 int sb_global_avgpool(const float *x, float *y, int32_t batch, int32_t channels, int32_t h,
                       int32_t w, int32_t threads, char *err, int errlen) {
-    const int rc = check(x, y, batch, channels, h, w, threads, err, errlen);
+    const int rc = sb_check_planes(x, y, batch, channels, h, w, threads, err, errlen);
     if (rc) return rc;
     const int64_t planes = (int64_t)batch * channels, n = (int64_t)h * w;
 #pragma omp parallel for num_threads(threads) schedule(static)

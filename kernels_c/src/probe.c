@@ -43,7 +43,7 @@ volatile float sb_probe_sink;
 
 double sb_peak_gflops(int threads, int isa)
 {
-    if (threads < 1 || threads > SB_MAX_THREADS || isa < 0 || isa > SB_ISA_AVX512 || !((sb_isa_mask() >> isa) & 1))
+    if (threads < 1 || threads > SB_MAX_THREADS || isa < 0 || isa >= SB_ISAS || !((sb_isa_mask() >> isa) & 1))
         return -1.0;
     const int lanes = isa == SB_ISA_AVX512 ? 16 : isa == SB_ISA_AVX2 ? 8 : 1;
     const long iters = 20000000L / lanes * 4;

@@ -20,18 +20,17 @@
 #define SB_MAX_THREADS 1024 /* most OpenMP threads one call may ask for */
 #define SB_MAX_STRIDE 64    /* stride 1..SB_MAX_STRIDE */
 #define SB_MAX_PADDING 64   /* padding 0..SB_MAX_PADDING */
+#define SB_MAX_BATCH 1048576 /* images per call 1..SB_MAX_BATCH (2^20) */
+#define SB_MAX_SIDE 32768   /* input height and width 1..SB_MAX_SIDE (2^15) */
 
-/* ISAs (index into dispatch tables) */
-#define SB_ISA_SCALAR 0
-#define SB_ISA_AVX2 1
-#define SB_ISA_AVX512 2
-
-/* storage formats */
-#define SB_FMT_PANEL 0 /* BSR with blocks of bh output rows x 1 input channel x all taps:
-                          block, and dense / filter as full panels */
-#define SB_FMT_CSR 1   /* unstructured: ELL16 blocked CSR (pointer per row and block) */
-#define SB_FMT_NM 2    /* n:m: ELL16 fixed count, n values per group of m rows */
-#define SB_FMT_CS 3    /* cs: ELL16 fixed count as 1:k n:m after the rmap channel order */
+/* ISAs (SB_ISA_*), activation layouts (SB_LAYOUT_*) and storage formats (SB_FMT_*) are
+ * enums of the one kernel table, kernel_table.h.  The formats:
+ *  PANEL: BSR with blocks of bh output rows x 1 input channel x all taps: block, and
+ *         dense / filter as full panels;
+ *  CSR:   unstructured: ELL16 blocked CSR (pointer per row and block);
+ *  NM:    n:m: ELL16 fixed count, n values per group of m rows;
+ *  CS:    cs: ELL16 fixed count as 1:k n:m after the rmap channel order. */
+#include "kernel_table.h"
 /* ELL16 (CSR, NM, CS): the reduction is cut into blocks of kb rows; every stored value
  * carries lidx, its row inside its block (uint16, < kb); rmap[i] (NULL = identity) is the
  * reduction index r of position i of that order. */
@@ -63,18 +62,26 @@ typedef struct sb_packed {
 
 int sb_validate(const sb_packed *p, char *err, int errlen);
 
-/* layout: 0 auto (sb_auto_layout), 1 direct (1x1/s1/p0 only), 2 shifted phase planes,
- * 3 im2col, 4 aligned (shifted with 64-byte aligned tap rows); 3 and 4 only when forced.
- * threads_used (may be NULL): the size of the OpenMP team the call actually ran on. */
+/* What one sb_conv2d call ran, for the results (sb_conv2d fills it when not NULL). */
+typedef struct sb_ran {
+    int32_t threads; /* the size of the OpenMP team the call actually ran on */
+    int32_t layout;  /* the SB_LAYOUT_* staging that ran (AUTO resolved) */
+    int32_t kernel;  /* the micro-kernel that ran: an SB_KERNEL_* row of kernel_table.h */
+} sb_ran;
+
+/* layout: an SB_LAYOUT_* code: AUTO (sb_auto_layout), DIRECT (1x1/s1/p0 only), SHIFTED
+ * phase planes, IM2COL, ALIGNED (shifted with 64-byte aligned tap rows); the last two only
+ * when forced.  ran (may be NULL): what ran. */
 int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int32_t w,
               int32_t stride_h, int32_t stride_w, int32_t pad_h, int32_t pad_w,
               const float *bias, float *y, int32_t threads, int32_t isa, int32_t layout,
-              int32_t *threads_used, char *err, int errlen);
+              sb_ran *ran, char *err, int errlen);
 
-/* the layout (1 direct, 2 shifted) that layout 0 (auto) picks for this geometry */
+/* the layout (DIRECT or SHIFTED) that layout AUTO picks for this geometry */
 int sb_auto_layout(int32_t kh, int32_t kw, int32_t stride_h, int32_t stride_w, int32_t pad_h,
                    int32_t pad_w);
 int sb_isa_mask(void);                         /* bit i set: ISA i runs on this CPU */
-const char *sb_kernel_name(int fmt, int isa);  /* C micro-kernel used, e.g. f32_spmm_ell16_2x8v_avx512 */
+int sb_kernel_for(int fmt, int isa);           /* the SB_KERNEL_* row that runs fmt on isa, -1 if none */
+const char *sb_kernel_name(int kernel);        /* its function, e.g. f32_spmm_ell16_2x8v_avx512; "" if none */
 double sb_peak_gflops(int threads, int isa);   /* FMA throughput probe, <0 on bad args (threads 1..SB_MAX_THREADS) */
 #endif

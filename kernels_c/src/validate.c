@@ -24,7 +24,7 @@ static int64_t red_len(const sb_packed *p) { return (int64_t)p->cin * p->kh * p-
 int sb_check_header(const sb_packed *p, char *err, int errlen)
 {
     if (!p) FAIL(SB_EINVAL, "packed weight is NULL");
-    if (p->fmt < SB_FMT_PANEL || p->fmt > SB_FMT_CS) FAIL(SB_ECORRUPT, "unknown packed format %d", p->fmt);
+    if (p->fmt < 0 || p->fmt >= SB_FORMATS) FAIL(SB_ECORRUPT, "unknown packed format %d", p->fmt);
     if (p->cout < 1 || p->cin < 1 || p->cout > (1 << 20) || p->cin > (1 << 20))
         FAIL(SB_ECORRUPT, "channels out of range: cout=%d cin=%d (1..2^20)", p->cout, p->cin);
     if (p->kh < 1 || p->kw < 1 || p->kh > SB_MAX_KERNEL || p->kw > SB_MAX_KERNEL)

@@ -9,6 +9,10 @@
 #define SB_CAT2(a, b) a##b
 #define SB_CAT(a, b) SB_CAT2(a, b)
 #define SB_FN(name) SB_CAT(name, SB_SUFFIX)
+/* a micro-kernel's name from its tile: SB_TILE_FN(f32_spmm_panel_, 6, 4) -> f32_spmm_panel_6x4v_<isa> */
+#define SB_TILE_NAME2(prefix, mr, nv) prefix##mr##x##nv##v
+#define SB_TILE_NAME(prefix, mr, nv) SB_TILE_NAME2(prefix, mr, nv)
+#define SB_TILE_FN(prefix, mr, nv) SB_FN(SB_TILE_NAME(prefix, mr, nv))
 #define SB_ALWAYS static inline __attribute__((always_inline))
 
 #if defined(SB_VEC_AVX512)

@@ -18,36 +18,30 @@ __device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
 __device__ __forceinline__ void store(float* p, float v) { *p = v; }
 __device__ __forceinline__ void store(__half* p, float v) { *p = __float2half_rn(v); }
 
-// Loads NB consecutive elements into fp32 registers.  The address must be aligned to
-// NB elements when NB is a multiple of 4 (the packers guarantee it): then it is one or
-// more 16-byte (fp32) or 8-byte (fp16) vector loads.
-template <int NB>
-__device__ __forceinline__ void load_vec(const float* __restrict__ src, float (&dst)[NB]) {
-    if constexpr (NB % 4 == 0) {
-#pragma unroll
-        for (int i = 0; i < NB; i += 4) {
-            const float4 v = *reinterpret_cast<const float4*>(src + i);
-            dst[i] = v.x; dst[i + 1] = v.y; dst[i + 2] = v.z; dst[i + 3] = v.w;
-        }
-    } else {
-#pragma unroll
-        for (int i = 0; i < NB; ++i) dst[i] = src[i];
-    }
+// Four consecutive elements (aligned to 4 of them) into fp32 registers: one 16-byte (fp32)
+// or 8-byte (fp16) vector load.
+__device__ __forceinline__ void load4(const float* __restrict__ src, float* dst) {
+    const float4 v = *reinterpret_cast<const float4*>(src);
+    dst[0] = v.x; dst[1] = v.y; dst[2] = v.z; dst[3] = v.w;
+}
+__device__ __forceinline__ void load4(const __half* __restrict__ src, float* dst) {
+    const uint2 raw = *reinterpret_cast<const uint2*>(src);
+    const float2 lo = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
+    const float2 hi = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
+    dst[0] = lo.x; dst[1] = lo.y; dst[2] = hi.x; dst[3] = hi.y;
 }
 
-template <int NB>
-__device__ __forceinline__ void load_vec(const __half* __restrict__ src, float (&dst)[NB]) {
+// Loads NB consecutive elements into fp32 registers.  The address must be aligned to
+// NB elements when NB is a multiple of 4 (the packers guarantee it): then it is one or
+// more vector loads (load4).
+template <int NB, typename T>
+__device__ __forceinline__ void load_vec(const T* __restrict__ src, float (&dst)[NB]) {
     if constexpr (NB % 4 == 0) {
 #pragma unroll
-        for (int i = 0; i < NB; i += 4) {
-            const uint2 raw = *reinterpret_cast<const uint2*>(src + i);
-            const float2 lo = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
-            const float2 hi = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
-            dst[i] = lo.x; dst[i + 1] = lo.y; dst[i + 2] = hi.x; dst[i + 3] = hi.y;
-        }
+        for (int i = 0; i < NB; i += 4) load4(src + i, dst + i);
     } else {
 #pragma unroll
-        for (int i = 0; i < NB; ++i) dst[i] = __half2float(src[i]);
+        for (int i = 0; i < NB; ++i) dst[i] = to_f(src[i]);
     }
 }
 
@@ -223,3 +217,13 @@ __device__ __forceinline__ void store_tile(T* __restrict__ y, const float* __res
     int N, int Cin, int H, int W, int Cout, int Kh, int Kw, int sh, int sw, int ph, int pw, \
         int Ho, int Wo
 #define SB_CONV_MAKE sb::Conv{N, Cin, H, W, Cout, Kh, Kw, sh, sw, ph, pw, Ho, Wo}
+
+// The entry point of a balanced byte-index family (nm, cs): values, one-byte indices and two
+// int parameters (n, m or k, d) after the geometry; BODY<T> is the family's device function.
+#define SB_BYTE_INDEX_ENTRY(NAME, T, BODY, P, Q)                                           \
+    extern "C" __global__ void __launch_bounds__(sb::SP_THREADS, 2)                          \
+        NAME(const T* __restrict__ x, const T* __restrict__ vals,                         \
+             const unsigned char* __restrict__ ids, const float* __restrict__ bias,       \
+             T* __restrict__ y, SB_CONV_PARAMS, int P, int Q) {                           \
+        BODY<T>(x, vals, ids, bias, y, SB_CONV_MAKE, P, Q);                               \
+    }

@@ -54,13 +54,5 @@ __device__ __forceinline__ void cs_conv(const T* __restrict__ x, const T* __rest
 }
 }  // namespace
 
-#define SB_CS_ENTRY(NAME, T)                                                                  \
-    extern "C" __global__ void __launch_bounds__(sb::SP_THREADS, 2)                              \
-        NAME(const T* __restrict__ x, const T* __restrict__ vals,                             \
-             const unsigned char* __restrict__ seg, const float* __restrict__ bias,           \
-             T* __restrict__ y, SB_CONV_PARAMS, int k, int d) {                               \
-        cs_conv<T>(x, vals, seg, bias, y, SB_CONV_MAKE, k, d);                                \
-    }
-
-SB_CS_ENTRY(sb_cs_f32, float)
-SB_CS_ENTRY(sb_cs_f16, __half)
+SB_BYTE_INDEX_ENTRY(sb_cs_f32, float, cs_conv, k, d)
+SB_BYTE_INDEX_ENTRY(sb_cs_f16, __half, cs_conv, k, d)

@@ -52,13 +52,5 @@ __device__ __forceinline__ void nm_conv(const T* __restrict__ x, const T* __rest
 }
 }  // namespace
 
-#define SB_NM_ENTRY(NAME, T)                                                                  \
-    extern "C" __global__ void __launch_bounds__(sb::SP_THREADS, 2)                              \
-        NAME(const T* __restrict__ x, const T* __restrict__ vals,                             \
-             const unsigned char* __restrict__ idx, const float* __restrict__ bias,           \
-             T* __restrict__ y, SB_CONV_PARAMS, int n, int m) {                               \
-        nm_conv<T>(x, vals, idx, bias, y, SB_CONV_MAKE, n, m);                                \
-    }
-
-SB_NM_ENTRY(sb_nm_f32, float)
-SB_NM_ENTRY(sb_nm_f16, __half)
+SB_BYTE_INDEX_ENTRY(sb_nm_f32, float, nm_conv, n, m)
+SB_BYTE_INDEX_ENTRY(sb_nm_f16, __half, nm_conv, n, m)
