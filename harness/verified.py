@@ -362,6 +362,5 @@ def _verified_timing(case: Case, backend: str, threads: int, timing: Any, device
         return Measured({**row, "threads": min(used), "message":
                          f"ran on {sorted(used)} threads, asked for {threads}; not timed"})
     row["precision"] = getattr(prepared.kernel, "precision", "fp32")  # known once it ran
-    row.update(what_ran(prepared.kernel))  # what the timed calls ran
     return Measured({**row, **result.as_row(), "status": "ok",
                      "message": getattr(prepared.kernel, "note", "")}, result)
