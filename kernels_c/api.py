@@ -17,6 +17,8 @@ ISAS = tuple(sorted(_build.table_codes("ISA"), key=_build.table_codes("ISA").get
 LAYOUTS = _build.table_codes("LAYOUT")
 """Activation staging name -> the C SB_LAYOUT_* constant (kernel_table.h); 'auto' picks."""
 _LAYOUT_NAMES = {code: name for name, code in LAYOUTS.items()}
+ACTIVATIONS = {"none": 0, "relu": 1, "relu6": 2}
+"""Epilogue activation name -> the C SB_ACT_* constant (src/epilogue.h)."""
 _ERRLEN = 512
 
 
@@ -81,6 +83,21 @@ def _check_threads(threads: Any) -> None:
     if (isinstance(threads, bool) or not isinstance(threads, int)
             or not 1 <= threads <= max_threads()):
         raise ValueError(f"threads must be an integer in 1..{max_threads()}, got {threads!r}")
+
+
+def _epilogue_code(shape: tuple[int, ...], residual: torch.Tensor | None, act: str,
+                   out: torch.Tensor | None) -> int:
+    """The SB_ACT_* code of ``act``, after checking ``residual`` fits an output of ``shape``."""
+    if act not in ACTIVATIONS:
+        raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
+    if residual is not None:
+        _check_tensor(residual, "residual", len(shape))
+        if tuple(residual.shape) != shape or not residual.is_contiguous():
+            raise ValueError(f"residual must be a contiguous {shape} tensor, got "
+                             f"{tuple(residual.shape)}")
+        if out is not None and residual.data_ptr() == out.data_ptr():
+            raise ValueError("residual and out are the same buffer; pass another out")
+    return ACTIVATIONS[act]
 
 
 def _pair(value: Any, what: str, minimum: int, maximum: int) -> tuple[int, int]:
@@ -162,9 +179,12 @@ class PreparedConv:
                 (w + 2 * pw - self.packed.kw) // sw + 1)
 
     def __call__(self, x: torch.Tensor, threads: int = 1, *, layout: str = "auto",
-                 out: torch.Tensor | None = None) -> torch.Tensor:
+                 out: torch.Tensor | None = None, residual: torch.Tensor | None = None,
+                 act: str = "none") -> torch.Tensor:
         """Forward pass on NCHW float32 CPU ``x``; ``layout`` forces a staging (benchmarks);
-        ``out``: a preallocated contiguous output to write (and return) instead of a new one."""
+        ``out``: a preallocated contiguous output to write (and return) instead of a new one;
+        ``residual`` (shaped like the output) and ``act`` ('none', 'relu', 'relu6'): the
+        fused epilogue ``act(conv(x) + residual)``, applied in the kernel's last write."""
         _check_tensor(x, "input x", 4)
         _check_threads(threads)
         if not x.is_contiguous():
@@ -185,6 +205,7 @@ class PreparedConv:
             if tuple(out.shape) != shape or not out.is_contiguous():
                 raise ValueError(f"out must be a contiguous {shape} tensor, got "
                                  f"{tuple(out.shape)}")
+        act_code = _epilogue_code(shape, residual, act, out)
         y = torch.empty(shape, dtype=torch.float32) if out is None else out
         if x.shape[0] == 0:  # an empty batch: an empty result, as torch gives
             return y
@@ -192,9 +213,10 @@ class PreparedConv:
         err = ffi.new("char[]", _ERRLEN)
         ran = ffi.new("sb_ran *")
         bias = ffi.NULL if self.bias is None else ffi.cast("float *", self.bias.data_ptr())
+        res = ffi.NULL if residual is None else ffi.cast("float *", residual.data_ptr())
         rc = lib.sb_conv2d(
             self._struct, ffi.cast("float *", x.data_ptr()), x.shape[0], x.shape[2], x.shape[3],
-            *self.stride, *self.padding, bias, ffi.cast("float *", y.data_ptr()),
+            *self.stride, *self.padding, bias, res, act_code, ffi.cast("float *", y.data_ptr()),
             threads, ISAS.index(self.isa), LAYOUTS[layout], ran, err, _ERRLEN,
         )
         if rc:

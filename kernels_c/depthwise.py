@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .api import _check_tensor, _check_threads, _lib
-from .epilogue import ACTIVATIONS
+from .api import ACTIVATIONS, _check_tensor, _check_threads, _lib
 
 _ERRLEN = 256
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .api import _check_tensor, _check_threads, _lib
+from .api import ACTIVATIONS, _check_tensor, _check_threads, _lib
 
-ACTIVATIONS = {"none": 0, "relu": 1, "relu6": 2}
-"""Name -> the C SB_ACT_* constant."""
 _ERRLEN = 256
 FUNCTION = "sb_epilogue"
 """The C function ``epilogue`` calls (src/epilogue.h), as a result row names it."""

@@ -112,10 +112,13 @@ def test_c_side_rejects_bad_arguments() -> None:
     yp = ffi.cast("float *", y.data_ptr())
     err = ffi.new("char[]", 256)
     isa = kernels_c.ISAS.index(conv.isa)
-    good = [conv._struct, xp, 1, 6, 6, 1, 1, 1, 1, ffi.NULL, yp, 1, isa, 0, ffi.NULL, err, 256]
+    good = [conv._struct, xp, 1, 6, 6, 1, 1, 1, 1, ffi.NULL, ffi.NULL, 0, yp, 1, isa, 0,
+            ffi.NULL, err, 256]
     assert lib.sb_conv2d(*good) == lib.SB_OK
-    for index, bad in [(1, ffi.NULL), (10, ffi.NULL), (0, ffi.NULL), (11, 0), (11, -3),
-                       (5, 0), (7, -1), (2, 0), (3, 0), (12, 7), (13, 1)]:
+    misaligned = ffi.cast("float *", y.data_ptr() + 2)
+    for index, bad in [(1, ffi.NULL), (12, ffi.NULL), (0, ffi.NULL), (13, 0), (13, -3),
+                       (5, 0), (7, -1), (2, 0), (3, 0), (14, 7), (15, 1), (11, 3), (11, -1),
+                       (10, yp), (10, misaligned)]:
         args = list(good)
         args[index] = bad
         assert lib.sb_conv2d(*args) != lib.SB_OK, (index, bad)
@@ -249,3 +252,20 @@ def test_a_call_reports_the_layout_and_function_it_ran(layout: str) -> None:
         assert conv.kernel_function.endswith(f"_{isa}")
     with pytest.raises(ValueError, match="cannot run"):
         conv(torch.randn(1, 8, 9, 9), layout="direct")  # a 3x3 conv has no direct staging
+
+
+def test_fused_epilogue_refuses_bad_arguments() -> None:
+    pattern, weight = _masked("dense", (4, 8, 1, 1))
+    conv = kernels_c.prepare(weight, pattern=pattern)
+    x, y = torch.randn(1, 8, 5, 5), torch.empty(1, 4, 5, 5)
+    with pytest.raises(ValueError, match="act must be one of"):
+        conv(x, act="gelu")
+    with pytest.raises(ValueError, match="residual must be a contiguous"):
+        conv(x, residual=torch.zeros(1, 4, 5, 4))
+    with pytest.raises(ValueError, match="residual has dtype"):
+        conv(x, residual=torch.zeros(1, 4, 5, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="same buffer"):
+        conv(x, out=y, residual=y)
+    r = torch.randn(1, 4, 5, 5)
+    expected = (torch.nn.functional.conv2d(x, weight) + r).clamp(0.0, 6.0)
+    torch.testing.assert_close(conv(x, out=y, residual=r, act="relu6"), expected)

@@ -3,9 +3,10 @@
 For each pattern, ``SHAPES`` random but seeded convolutions (1x1 .. 7x7, stride 1 and 2,
 spatial sizes <= 12 and, every 7th, up to 39 (several full pixel tiles), batch 1 and 4,
 channel counts at the edges of the pattern's constraints and, every 5th, reductions of
-several ELL16 blocks, with and without bias, threads 1 and 2) run on every ISA this CPU
-has, with the automatic staging and (every 6th) each forced one; the max relative error
-max|y - ref| / max|ref| must stay below 1e-4.
+several ELL16 blocks, with and without bias, threads 1 and 2, and the fused output epilogue
+act(conv + residual) in every combination of residual / none x none / relu / relu6) run on
+every ISA this CPU has, with the automatic staging and (every 6th) each forced one; the max
+relative error max|y - ref| / max|ref| must stay below 1e-4.
 ``SPARSEBENCH_KC_SHAPES`` lowers the count (the sanitizer run uses it).
 """
 
@@ -43,6 +44,8 @@ class Case:
     bias: bool
     threads: int
     layouts: bool  # also every forced staging layout
+    residual: bool = False  # the fused epilogue: act(conv + residual)
+    act: str = "none"
 
 
 def _params(name: str, rng: np.random.Generator) -> tuple[dict[str, Any], int, int]:
@@ -83,8 +86,12 @@ def cases(name: str, count: int, seed: int = 0) -> list[Case]:
         # every 7th: maps past one 128-pixel AVX-512 tile (full tiles plus a tail)
         h, w = (int(v) for v in rng.integers(lo, 40 if i % 7 == 3 else 13, size=2))
         out.append(Case(params, cout, cin, k, stride, padding, int(rng.choice([1, 4])),
-                        h, w, bool(rng.integers(2)), 2 if i % 4 == 1 else 1, i % 6 == 5))
+                        h, w, bool(rng.integers(2)), 2 if i % 4 == 1 else 1, i % 6 == 5,
+                        i % 3 != 1, ("none", "relu", "relu6")[i // 3 % 3]))
     return out
+
+
+_ACTS = {"none": lambda t: t, "relu": torch.relu, "relu6": lambda t: t.clamp(0.0, 6.0)}
 
 
 def rel_err(y: torch.Tensor, ref: torch.Tensor) -> float:
@@ -101,6 +108,8 @@ def run_case(name: str, case: Case, gen: torch.Generator) -> list[str]:
     bias = torch.randn(case.cout, generator=gen) if case.bias else None
     x = torch.randn(case.batch, case.cin, case.h, case.w, generator=gen)
     ref = F.conv2d(x, weight, bias, case.stride, case.padding)
+    residual = torch.randn(ref.shape, generator=gen) if case.residual else None
+    ref = _ACTS[case.act](ref if residual is None else ref + residual)
     packed = pack(weight, pattern)
     failures = []
     layouts = ["auto"]
@@ -110,7 +119,7 @@ def run_case(name: str, case: Case, gen: torch.Generator) -> list[str]:
     for isa in kernels_c.available_isas():
         conv = PreparedConv(packed, pattern, (case.stride,) * 2, (case.padding,) * 2, bias, isa)
         for layout in layouts:
-            y = conv(x, threads=case.threads, layout=layout)
+            y = conv(x, threads=case.threads, layout=layout, residual=residual, act=case.act)
             err = rel_err(y, ref) if y.shape == ref.shape else float("inf")
             if not err < TOL:
                 failures.append(f"{isa} {conv.kernel_function} {layout} {case}: rel err {err:.3g}")

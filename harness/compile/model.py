@@ -1,6 +1,9 @@
 """The compiled whole-model path for the C kernels: trace once (torch.fx), fold batch norm,
-fuse each conv's residual add and ReLU / ReLU6 into its output (the C epilogue), pack every
-weight once and write every conv into a buffer allocated once per input shape.
+fuse each conv's residual add and ReLU / ReLU6 into its output, pack every weight once and
+write every conv into a buffer allocated once per input shape. Our conv kernels apply the
+epilogue in the last write of each output (``sb_conv2d``'s residual and act: no pass of its
+own); the depthwise kernel fuses its activation, and what is left after it or after a torch
+conv runs on the standalone C epilogue (``sb_epilogue``).
 
 Activations stay in the kernels' own layout (contiguous NCHW float32) from the first conv
 to the last. Depthwise convs run on our depthwise kernel (bias and activation fused);
@@ -71,10 +74,11 @@ class FusedConv(nn.Module):
         bias = None if conv.bias is None else conv.bias.detach().contiguous()
         self.torch_conv = None
         self.post_act = act  # what the epilogue still has to apply
+        self.fused_epilogue = False  # our conv kernel applies residual + act in its last write
         if _square(conv) and conv.groups == 1:
             self.kernel = kernels_c.prepare(weight, pattern=pattern, stride=conv.stride[0],
                                             padding=conv.padding[0], bias=bias)
-            self.isa = self.kernel.isa
+            self.isa, self.fused_epilogue = self.kernel.isa, True
         elif _square(conv) and _is_depthwise(conv):
             self.kernel = DepthwiseConv(weight, bias, conv.stride[0], conv.padding[0], act)
             self.isa, self.post_act = "depthwise-c", "none"
@@ -83,7 +87,7 @@ class FusedConv(nn.Module):
             self.torch_conv = (weight, bias, conv.stride, conv.padding, conv.dilation,
                                conv.groups)
         self._out: torch.Tensor | None = None
-        self.ran: set[str] = set()  # the functions of the epilogue its calls ran
+        self.ran: set[str] = set()  # the separate epilogue's function, when its calls ran it
 
     @property
     def functions(self) -> set[str]:
@@ -100,12 +104,16 @@ class FusedConv(nn.Module):
         x = x.contiguous()
         if self.kernel is None:
             y = F.conv2d(x, *self.torch_conv).contiguous()
-        else:
-            shape = self.kernel.out_shape(tuple(x.shape))
-            if self._out is None or tuple(self._out.shape) != shape:
-                self._out = torch.empty(shape, dtype=torch.float32)
+            return _epilogue(y, residual, self.post_act, self.threads, self.ran)
+        shape = self.kernel.out_shape(tuple(x.shape))
+        if self._out is None or tuple(self._out.shape) != shape:
+            self._out = torch.empty(shape, dtype=torch.float32)
+        if not self.fused_epilogue:  # the depthwise kernel: its activation is fused already
             y = self.kernel(x, self.threads, out=self._out)
-        return _epilogue(y, residual, self.post_act, self.threads, self.ran)
+            return _epilogue(y, residual, self.post_act, self.threads, self.ran)
+        return self.kernel(x, self.threads, out=self._out,
+                           residual=None if residual is None else residual.contiguous(),
+                           act=self.post_act)
 
 
 class FusedLinear(nn.Module):
@@ -122,11 +130,10 @@ class FusedLinear(nn.Module):
         self.kernel = kernels_c.prepare(weight, pattern=pattern, bias=bias)
         self.isa = self.kernel.isa
         self._out: torch.Tensor | None = None
-        self.ran: set[str] = set()
 
     @property
     def functions(self) -> set[str]:
-        return {self.kernel.kernel_function, *self.ran}
+        return {self.kernel.kernel_function}
 
     @property
     def layout(self) -> str | None:
@@ -137,9 +144,9 @@ class FusedLinear(nn.Module):
         shape = (n, self.kernel.packed.cout, 1, 1)
         if self._out is None or tuple(self._out.shape) != shape:
             self._out = torch.empty(shape, dtype=torch.float32)
-        y = self.kernel(x.contiguous().view(n, features, 1, 1), self.threads,
-                        out=self._out).view(n, -1)
-        return _epilogue(y, residual, self.act, self.threads, self.ran)
+        res = None if residual is None else residual.contiguous().view(shape)
+        return self.kernel(x.contiguous().view(n, features, 1, 1), self.threads, out=self._out,
+                           residual=res, act=self.act).view(n, -1)
 
 
 class CPool(nn.Module):

@@ -31,6 +31,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include "activate.h"
 #include "kernels.h"
 #include "validate.h"
 
@@ -119,14 +120,18 @@ typedef struct staging {
 } staging;
 
 static int check_arguments(const sb_packed *p, const float *x, const float *y, const float *bias,
-                           int32_t batch, int32_t h, int32_t w, int32_t sh, int32_t sw, int32_t ph,
+                           const float *residual, int32_t act, int32_t batch, int32_t h, int32_t w, int32_t sh, int32_t sw, int32_t ph,
                            int32_t pw, int32_t threads, int32_t isa, char *err, int errlen)
 {
     int rc = sb_check_header(p, err, errlen);
     if (rc) return rc;
     if (!x || !y) FAIL(SB_EINVAL, "input or output pointer is NULL");
-    if (!ALIGNED(x, 4) || !ALIGNED(y, 4) || (bias && !ALIGNED(bias, 4)))
-        FAIL(SB_EINVAL, "input, output or bias pointer not 4-byte aligned");
+    if (!ALIGNED(x, 4) || !ALIGNED(y, 4) || (bias && !ALIGNED(bias, 4)) ||
+        (residual && !ALIGNED(residual, 4)))
+        FAIL(SB_EINVAL, "input, output, bias or residual pointer not 4-byte aligned");
+    if (residual == y) FAIL(SB_EINVAL, "the residual must not be the output buffer");
+    if (act < SB_ACT_NONE || act > SB_ACT_RELU6)
+        FAIL(SB_EINVAL, "activation must be 0 (none), 1 (relu) or 2 (relu6), got %d", act);
     if (batch < 1 || h < 1 || w < 1 || batch > SB_MAX_BATCH || h > SB_MAX_SIDE || w > SB_MAX_SIDE)
         FAIL(SB_EINVAL, "input shape out of range: batch=%d h=%d w=%d", batch, h, w);
     if (sh < 1 || sw < 1 || sh > SB_MAX_STRIDE || sw > SB_MAX_STRIDE)
@@ -298,26 +303,43 @@ static void stage_im2col(const conv_call *c, const staging *s, const float *xb, 
     }
 }
 
-/* output channels no packed row writes (filter pruning) hold the bias or 0 */
-static void fill_unwritten_rows(const sb_packed *p, const staging *s, const float *bias, float *dst)
+/* output channels no packed row writes (filter pruning) hold the bias or 0, and the
+ * epilogue act(. + residual) when one is given (res: NULL or indexed like dst) */
+static void fill_unwritten_rows(const sb_packed *p, const staging *s, const float *bias, float *dst,
+                                const float *res, int32_t act)
 {
 #pragma omp for schedule(static) nowait
     for (int64_t i = 0; i < p->len_fillrows; ++i) {
         const int co = p->fillrows[i];
         const float v = bias ? bias[co] : 0.0f;
         float *o = dst + co * s->ldc;
-        for (int64_t q = 0; q < s->nq; ++q) o[q] = v;
+        const float *r = res ? res + co * s->ldc : 0;
+        for (int64_t q = 0; q < s->nq; ++q) o[q] = sb_activate(r ? v + r[q] : v, act);
     }
 }
 
-/* planes: the kernel wrote rw-wide rows; keep the first wo columns of each */
-static void compact_output(const conv_call *c, const staging *s, const float *wide, float *yb)
+/* planes: the kernel wrote rw-wide rows; keep the first wo columns of each, through the
+ * epilogue act(. + residual) (rb: the image's residual, NULL: none) */
+static void compact_output(const conv_call *c, const staging *s, const float *wide, float *yb,
+                           const float *rb, int32_t act)
 {
 #pragma omp for schedule(static) nowait
     for (int co = 0; co < c->cout; ++co)
-        for (int i = 0; i < c->ho; ++i)
-            memcpy(yb + co * c->plane_out + (int64_t)i * c->wo, wide + co * s->nq + (int64_t)i * s->rw,
-                   sizeof(float) * (size_t)c->wo);
+        for (int i = 0; i < c->ho; ++i) {
+            const int64_t at = co * c->plane_out + (int64_t)i * c->wo;
+            const float *src = wide + co * s->nq + (int64_t)i * s->rw;
+            float *o = yb + at;
+            if (!rb && act == SB_ACT_NONE) {
+                memcpy(o, src, sizeof(float) * (size_t)c->wo);
+            } else if (rb) {
+                const float *r = rb + at;
+#pragma omp simd
+                for (int j = 0; j < c->wo; ++j) o[j] = sb_activate(src[j] + r[j], act);
+            } else {
+#pragma omp simd
+                for (int j = 0; j < c->wo; ++j) o[j] = sb_activate(src[j], act);
+            }
+        }
 }
 
 /* ---- the thread split ---------------------------------------------------------------------- */
@@ -371,8 +393,9 @@ static work thread_work(const sb_packed *p, const staging *s, int pixel_split, i
 
 /* ---- the call -------------------------------------------------------------------------------- */
 static void run_team(const sb_packed *p, const conv_call *c, const staging *s, sb_kernel_fn kern,
-                     const float *x, const float *bias, float *y, float *staged, float *wide,
-                     const int32_t *off, int threads, int32_t *team)
+                     const float *x, const float *bias, const float *residual, int32_t act,
+                     float *y, float *staged, float *wide, const int32_t *off, int threads,
+                     int32_t *team)
 {
     const int pixel_split = splits_pixels(p, s, threads);
 #pragma omp parallel num_threads(threads)
@@ -383,6 +406,10 @@ static void run_team(const sb_packed *p, const conv_call *c, const staging *s, s
         for (int b = 0; b < c->batch; ++b) {
             const float *xb = x + (int64_t)b * c->cin * c->plane_in;
             float *yb = y + (int64_t)b * c->cout * c->plane_out;
+            const float *rb = residual ? residual + (int64_t)b * c->cout * c->plane_out : 0;
+            /* the epilogue: in the kernel's final stores when it writes y, else in compaction */
+            const float *kres = s->planes ? 0 : rb;
+            const int32_t kact = s->planes ? SB_ACT_NONE : act;
             const float *src = xb;
             float *dst = s->planes ? wide : yb;
             if (s->planes) {
@@ -393,13 +420,13 @@ static void run_team(const sb_packed *p, const conv_call *c, const staging *s, s
                 src = staged;
             }
             kern(p, wk.u0, wk.u1, src + wk.q0, off, s->row_step, (int)(wk.q1 - wk.q0), dst + wk.q0,
-                 s->ldc, bias);
+                 s->ldc, bias, kres ? kres + wk.q0 : 0, kact);
             /* Barriers only where data flows between threads: a barrier costs a
              * scheduler time slice when the cores are oversubscribed. */
-            if (p->len_fillrows) fill_unwritten_rows(p, s, bias, dst);
+            if (p->len_fillrows) fill_unwritten_rows(p, s, bias, dst, kres, kact);
             if (s->planes) {
 #pragma omp barrier
-                compact_output(c, s, wide, yb);
+                compact_output(c, s, wide, yb, rb, act);
             }
             /* the next image's staging overwrites what this image's kernels read */
             if (s->layout == SB_LAYOUT_IM2COL && b + 1 < c->batch) {
@@ -410,10 +437,12 @@ static void run_team(const sb_packed *p, const conv_call *c, const staging *s, s
 }
 
 int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int32_t w,
-              int32_t sh, int32_t sw, int32_t ph, int32_t pw, const float *bias, float *y,
-              int32_t threads, int32_t isa, int32_t layout, sb_ran *ran, char *err, int errlen)
+              int32_t sh, int32_t sw, int32_t ph, int32_t pw, const float *bias,
+              const float *residual, int32_t act, float *y, int32_t threads, int32_t isa,
+              int32_t layout, sb_ran *ran, char *err, int errlen)
 {
-    int rc = check_arguments(p, x, y, bias, batch, h, w, sh, sw, ph, pw, threads, isa, err, errlen);
+    int rc = check_arguments(p, x, y, bias, residual, act, batch, h, w, sh, sw, ph, pw, threads,
+                             isa, err, errlen);
     if (rc) return rc;
     const conv_call c = describe_call(p, batch, h, w, sh, sw, ph, pw);
     const int chosen = resolve_layout(&c, layout);
@@ -430,7 +459,8 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
     fill_offsets(&c, &s, off);
     const int kernel = sb_kernel_for(p->fmt, isa);
     int32_t team = 0;
-    run_team(p, &c, &s, KERNELS[kernel], x, bias, y, staged, wide, off, threads, &team);
+    run_team(p, &c, &s, KERNELS[kernel], x, bias, residual, act, y, staged, wide, off, threads,
+             &team);
     if (ran) *ran = (sb_ran){team, chosen, kernel};
     return SB_OK;
 }

@@ -29,11 +29,14 @@
 #define ELL16_RB 2 /* output rows per register tile */
 #define SB_ELL16_NAME SB_TILE_FN(f32_spmm_ell16_, ELL16_RB, NV_WIDE)
 
-/* rows: 1 or 2; nv vectors (last one masked by mk unless full); first: start from bias. */
+/* rows: 1 or 2; nv vectors (last one masked by mk unless full); first: start from bias;
+ * last: the final block, whose store applies the epilogue act(C + R) (r0, r1: the rows'
+ * residuals, NULL: none). */
 SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, const int first,
-                               const uint16_t *i0, const float *v0, int n0, const uint16_t *i1,
-                               const float *v1, int n1, const float *T, float *c0, float *c1,
-                               float bs0, float bs1, const vm *mk)
+                               const int last, const uint16_t *i0, const float *v0, int n0,
+                               const uint16_t *i1, const float *v1, int n1, const float *T,
+                               float *c0, float *c1, float bs0, float bs1, const vm *mk,
+                               const float *r0, const float *r1, int32_t act)
 {
     vf a[NV_WIDE], b[NV_WIDE];
 #pragma GCC unroll 8
@@ -74,6 +77,10 @@ SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, cons
 #pragma GCC unroll 8
     for (int v = 0; v < nv; ++v) {
         const int m = !full && v == nv - 1;
+        if (last) {
+            a[v] = v_epilogue(a[v], r0 ? r0 + v * VW : 0, !m, mk[v], act);
+            if (two) b[v] = v_epilogue(b[v], r1 ? r1 + v * VW : 0, !m, mk[v], act);
+        }
         if (m) V_STOREM(c0 + v * VW, mk[v], a[v]);
         else V_STORE(c0 + v * VW, a[v]);
         if (two) {
@@ -104,7 +111,7 @@ SB_ALWAYS void SB_FN(ell16_stage)(const int nv, const int full, const sb_packed 
 SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int nv, const int full,
                                  const sb_packed *p, int u0, int u1, const float *B,
                                  const int32_t *off, int q0, int n, float *C, int64_t ldc,
-                                 const float *bias, float *T)
+                                 const float *bias, const float *R, int32_t act, float *T)
 {
     vm mk[NV_WIDE];
 #pragma GCC unroll 8
@@ -113,7 +120,7 @@ SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int nv, const int full,
     /* fixed count: cnt values per row, ipb per full block (groups never straddle blocks) */
     const int cnt = csr ? 0 : red / p->m * p->n, ipb = csr ? 0 : kb / p->m * p->n;
     for (int blk = 0; blk < nblk; ++blk) {
-        const int r0 = blk * kb, rows = red - r0 < kb ? red - r0 : kb;
+        const int r0 = blk * kb, rows = red - r0 < kb ? red - r0 : kb, last = blk == nblk - 1;
         SB_FN(ell16_stage)(nv, full, p, r0, rows, B, off, q0, T, mk);
         for (int u = u0; u < u1; u += 2) {
             const int two = u + 1 < u1;
@@ -133,9 +140,10 @@ SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int nv, const int full,
             }
             float *c0 = C + u * ldc + q0, *c1 = two ? c0 + ldc : c0;
             const float bs0 = bias ? bias[u] : 0.0f, bs1 = bias && two ? bias[u + 1] : 0.0f;
+            const float *e0 = R ? R + u * ldc + q0 : 0, *e1 = R && two ? e0 + ldc : 0;
 #define SB_ELL16_CALL(TWO, FIRST)                                                             \
-    SB_FN(ell16_mk)(TWO, nv, full, FIRST, p->lidx + k0, p->val + k0, n0, p->lidx + k1,       \
-                    p->val + k1, n1, T, c0, c1, bs0, bs1, mk)
+    SB_FN(ell16_mk)(TWO, nv, full, FIRST, last, p->lidx + k0, p->val + k0, n0, p->lidx + k1, \
+                    p->val + k1, n1, T, c0, c1, bs0, bs1, mk, e0, e1, act)
             if (two) {
                 if (blk == 0) SB_ELL16_CALL(1, 1); else SB_ELL16_CALL(1, 0);
             } else {
@@ -148,17 +156,17 @@ SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int nv, const int full,
 
 SB_ALWAYS void SB_FN(ell16_walk)(const int csr, const sb_packed *p, int u0, int u1,
                                  const float *B, const int32_t *off, int nq, float *C,
-                                 int64_t ldc, const float *bias)
+                                 int64_t ldc, const float *bias, const float *R, int32_t act)
 {
     /* the block buffer, 64-byte aligned: kb <= SB_MAX_KB rows of TS floats */
     float raw[p->kb * TS + 16];
     float *T = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
     int q0 = 0;
-    for (; nq - q0 >= TS; q0 += TS) SB_FN(ell16_tile)(csr, NV_WIDE, 1, p, u0, u1, B, off, q0, TS, C, ldc, bias, T);
+    for (; nq - q0 >= TS; q0 += TS) SB_FN(ell16_tile)(csr, NV_WIDE, 1, p, u0, u1, B, off, q0, TS, C, ldc, bias, R, act, T);
     const int rem = nq - q0;
 #define SB_ELL16_TAIL(NVC)                                                                   \
     case NVC:                                                                                \
-        SB_FN(ell16_tile)(csr, NVC, 0, p, u0, u1, B, off, q0, rem, C, ldc, bias, T);         \
+        SB_FN(ell16_tile)(csr, NVC, 0, p, u0, u1, B, off, q0, rem, C, ldc, bias, R, act, T); \
         break;
     switch ((rem + VW - 1) / VW) {
         SB_ELL16_TAIL(1) SB_ELL16_TAIL(2) SB_ELL16_TAIL(3) SB_ELL16_TAIL(4)
@@ -171,11 +179,12 @@ SB_ALWAYS void SB_FN(ell16_walk)(const int csr, const sb_packed *p, int u0, int 
 }
 
 void SB_ELL16_NAME(const sb_packed *p, int u0, int u1, const float *B, const int32_t *off,
-                   int64_t ldb, int nq, float *C, int64_t ldc, const float *bias)
+                   int64_t ldb, int nq, float *C, int64_t ldc, const float *bias,
+                   const float *R, int32_t act)
 {
     (void)ldb; /* rows are looked up once per block copy: no computed-address variant */
-    if (p->fmt == SB_FMT_CSR) SB_FN(ell16_walk)(1, p, u0, u1, B, off, nq, C, ldc, bias);
-    else SB_FN(ell16_walk)(0, p, u0, u1, B, off, nq, C, ldc, bias);
+    if (p->fmt == SB_FMT_CSR) SB_FN(ell16_walk)(1, p, u0, u1, B, off, nq, C, ldc, bias, R, act);
+    else SB_FN(ell16_walk)(0, p, u0, u1, B, off, nq, C, ldc, bias, R, act);
 }
 #undef TS
 #undef ELL16_RB

@@ -1,16 +1,11 @@
 /* sb_epilogue: residual add + ReLU / ReLU6 over a conv's output, in place (epilogue.h). */
 #include <omp.h>
+#include "activate.h"
 #include "epilogue.h"
 #include "fail.h"
 #include "sb.h"
 
 #define CHUNK 4096 /* elements per work item: a few pages, so threads never share a line */
-
-static inline float activate(float v, int32_t act) {
-    if (act == SB_ACT_NONE) return v;
-    v = v > 0.0f ? v : 0.0f;
-    return act == SB_ACT_RELU6 && v > 6.0f ? 6.0f : v;
-}
 
 int sb_epilogue(float *y, const float *residual, int64_t n, int32_t act, int32_t threads,
                 char *err, int errlen) {
@@ -27,10 +22,10 @@ int sb_epilogue(float *y, const float *residual, int64_t n, int32_t act, int32_t
         const int64_t lo = c * CHUNK, hi = lo + CHUNK < n ? lo + CHUNK : n;
         if (residual) {
 #pragma omp simd
-            for (int64_t i = lo; i < hi; ++i) y[i] = activate(y[i] + residual[i], act);
+            for (int64_t i = lo; i < hi; ++i) y[i] = sb_activate(y[i] + residual[i], act);
         } else {
 #pragma omp simd
-            for (int64_t i = lo; i < hi; ++i) y[i] = activate(y[i], act);
+            for (int64_t i = lo; i < hi; ++i) y[i] = sb_activate(y[i], act);
         }
     }
     return SB_OK;

@@ -14,12 +14,16 @@
  * layers at 14x14 and up (140-150 at 7x7, where the 49-pixel tile is 3/4 full), block 1x16
  * at 75 % 120-210 GFLOP/s on the non-zero work.
  * Template: included once per ISA translation unit after vec.h. */
+#ifndef SB_PANEL_CHUNK_BYTES
+#define SB_PANEL_CHUNK_BYTES 32768 /* activation bytes of one tile's input-channel chunk */
+#endif
+#define SB_PANEL_CHUNK_MIN 8       /* fewest input channels per chunk */
 
-SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const int32_t *cidx,
-                               int nb,
+SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const int first,
+                               const int last, const int32_t *cidx, int nb,
                                const float *val, int taps, int bh, int cin, const float *B,
                                const int32_t *off, int n, float *const *crow,
-                               const float *bs)
+                               const float *bs, const float *const *rrow, int32_t act)
 {
     vm mk[PANEL_NV];
     vf acc[PANEL_RB][PANEL_NV];
@@ -28,7 +32,9 @@ SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const
 #pragma GCC unroll 8
     for (int j = 0; j < rb; ++j)
 #pragma GCC unroll 8
-        for (int v = 0; v < nv; ++v) acc[j][v] = V_SET1(bs[j]);
+        for (int v = 0; v < nv; ++v)
+            acc[j][v] = first || !crow[j] ? V_SET1(bs[j])
+                        : full ? V_LOAD(crow[j] + v * VW) : V_LOADM(crow[j] + v * VW, mk[v]);
     for (int b = 0; b < nb; ++b) {
         const int ci = cidx[b];
         const float *vb = val + (int64_t)b * taps * bh;
@@ -52,64 +58,108 @@ SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const
         if (!crow[j]) continue;
 #pragma GCC unroll 8
         for (int v = 0; v < nv; ++v) {
-            if (full) V_STORE(crow[j] + v * VW, acc[j][v]);
-            else V_STOREM(crow[j] + v * VW, mk[v], acc[j][v]);
+            const vf a = last ? v_epilogue(acc[j][v], rrow[j] ? rrow[j] + v * VW : 0, full, mk[v], act)
+                              : acc[j][v];
+            if (full) V_STORE(crow[j] + v * VW, a);
+            else V_STOREM(crow[j] + v * VW, mk[v], a);
         }
     }
 }
 
-/* One pixel tile [0, n) (B, C already offset) of block-rows [u0, u1). */
-SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const sb_packed *p, int u0,
-                                 int u1, const float *B, const int32_t *off, int n, float *C,
-                                 int64_t ldc, const float *bias)
+/* The rows of block-row u: C and residual row pointers (NULL for padding rows; residual
+ * NULL when there is none) and biases. */
+SB_ALWAYS void SB_FN(panel_rows)(const sb_packed *p, int u, int j0, int rb, float *C, int64_t ldc,
+                                 const float *bias, const float *R, float **crow,
+                                 const float **rrow, float *bs)
 {
-    const int taps = p->kh * p->kw, bh = p->bh, cin = p->cin;
-    for (int u = u0; u < u1; ++u) {
-        const int b0 = p->rowptr[u], nb = p->rowptr[u + 1] - b0;
-        for (int j0 = 0; j0 < bh; j0 += PANEL_RB) {
-            const int rb = bh - j0 < PANEL_RB ? bh - j0 : PANEL_RB;
-            float *crow[PANEL_RB];
-            float bs[PANEL_RB];
-            for (int j = 0; j < rb; ++j) {
-                const int row = u * bh + j0 + j;
-                crow[j] = 0;
-                bs[j] = 0.0f;
-                if (row < p->valid_rows) {
-                    const int co = p->rowmap ? p->rowmap[row] : row;
-                    crow[j] = C + co * ldc;
-                    bs[j] = bias ? bias[co] : 0.0f;
-                }
-            }
-            const int32_t *ci = p->cidx + b0;
-            const float *val = p->val + (int64_t)b0 * taps * bh + j0;
-#define SB_PANEL_CASE(R)                                                                   \
-    case R:                                                                                \
-        SB_FN(panel_mk)(R, nv, full, ci, nb, val, taps, bh, cin, B, off, n, crow, bs);     \
-        break;
-            switch (rb) {
-                SB_PANEL_CASE(1) SB_PANEL_CASE(2) SB_PANEL_CASE(3)
-                SB_PANEL_CASE(4) SB_PANEL_CASE(5) SB_PANEL_CASE(6)
-            }
-#undef SB_PANEL_CASE
+    for (int j = 0; j < rb; ++j) {
+        const int row = u * p->bh + j0 + j;
+        crow[j] = 0;
+        rrow[j] = 0;
+        bs[j] = 0.0f;
+        if (row < p->valid_rows) {
+            const int co = p->rowmap ? p->rowmap[row] : row;
+            crow[j] = C + co * ldc;
+            rrow[j] = R ? R + co * ldc : 0;
+            bs[j] = bias ? bias[co] : 0.0f;
         }
     }
+}
+
+/* One pixel tile [0, n) (B, C already offset) of block-rows [u0, u1), input channels in
+ * chunks of kc (panel_chunk): every block-row runs over one chunk's activation rows before
+ * the next chunk is read, so the rows stay in L1 instead of being streamed from L2 once
+ * per block-row.  Partial sums go through C between chunks; cidx rises within a block-row
+ * (sb_validate), so one cursor per block-row finds each chunk's blocks. */
+SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const sb_packed *p, int u0,
+                                 int u1, const float *B, const int32_t *off, int n, float *C,
+                                 int64_t ldc, const float *bias, const float *R, int32_t act,
+                                 int kc, int32_t *cursor)
+{
+    const int taps = p->kh * p->kw, bh = p->bh, cin = p->cin;
+    for (int u = u0; u < u1; ++u) cursor[u - u0] = p->rowptr[u];
+    for (int c0 = 0; c0 < cin; c0 += kc) {
+        const int first = c0 == 0, c1 = cin - c0 < kc ? cin : c0 + kc, last = c1 == cin;
+        for (int u = u0; u < u1; ++u) {
+            const int b0 = cursor[u - u0], end = p->rowptr[u + 1];
+            int b1 = b0;
+            while (b1 < end && p->cidx[b1] < c1) ++b1;
+            cursor[u - u0] = b1;
+            if (b1 == b0 && !first && !last) continue; /* nothing of this chunk here */
+            const int32_t *ci = p->cidx + b0;
+            for (int j0 = 0; j0 < bh; j0 += PANEL_RB) {
+                const int rb = bh - j0 < PANEL_RB ? bh - j0 : PANEL_RB;
+                float *crow[PANEL_RB];
+                const float *rrow[PANEL_RB];
+                float bs[PANEL_RB];
+                SB_FN(panel_rows)(p, u, j0, rb, C, ldc, bias, R, crow, rrow, bs);
+                const float *val = p->val + (int64_t)b0 * taps * bh + j0;
+#define SB_PANEL_CASE(RB)                                                                         \
+    case RB:                                                                                       \
+        if (first) SB_FN(panel_mk)(RB, nv, full, 1, last, ci, b1 - b0, val, taps, bh, cin, B, off, n, \
+                                   crow, bs, rrow, act);                                          \
+        else SB_FN(panel_mk)(RB, nv, full, 0, last, ci, b1 - b0, val, taps, bh, cin, B, off, n,   \
+                             crow, bs, rrow, act);                                                \
+        break;
+                switch (rb) {
+                    SB_PANEL_CASE(1) SB_PANEL_CASE(2) SB_PANEL_CASE(3)
+                    SB_PANEL_CASE(4) SB_PANEL_CASE(5) SB_PANEL_CASE(6)
+                }
+#undef SB_PANEL_CASE
+            }
+        }
+    }
+}
+
+/* Input channels per chunk: SB_PANEL_CHUNK_BYTES of a tile's activation rows, taps
+ * counted as distinct rows (a 3x3 tap set reads ~3 rows of a plane, not 9: an overcount
+ * that only shortens the chunk). */
+SB_ALWAYS int SB_FN(panel_chunk)(const sb_packed *p)
+{
+    const int per = p->kh * p->kw * PANEL_NT * (int)sizeof(float);
+    const int kc = SB_PANEL_CHUNK_BYTES / per;
+    return kc < SB_PANEL_CHUNK_MIN ? SB_PANEL_CHUNK_MIN : kc;
 }
 
 void SB_TILE_FN(f32_spmm_panel_, PANEL_RB, PANEL_NV)(const sb_packed *p, int u0, int u1,
                                                      const float *B, const int32_t *off,
                                                      int64_t ldb, int nq, float *C,
-                                                     int64_t ldc, const float *bias)
+                                                     int64_t ldc, const float *bias,
+                                                     const float *R, int32_t act)
 {
     (void)ldb; /* 6 rows share each row address: the lookup is not worth a variant */
+    const int kc = SB_FN(panel_chunk)(p);
+    int32_t cursor[u1 - u0 > 0 ? u1 - u0 : 1];
     int q0 = 0;
     for (; nq - q0 >= PANEL_NT; q0 += PANEL_NT)
-        SB_FN(panel_tile)(PANEL_NV, 1, p, u0, u1, B + q0, off, PANEL_NT, C + q0, ldc, bias);
+        SB_FN(panel_tile)(PANEL_NV, 1, p, u0, u1, B + q0, off, PANEL_NT, C + q0, ldc, bias,
+                          R ? R + q0 : 0, act, kc, cursor);
     /* tail: just enough vectors for the remaining pixels (49 of a 7x7 map: 4 zmm, not 8) */
     const int rem = nq - q0, nvt = (rem + VW - 1) / VW;
 #define SB_PANEL_TAIL(NVC)                                                                  \
     case NVC:                                                                               \
         SB_FN(panel_tile)(NVC <= PANEL_NV ? NVC : PANEL_NV, 0, p, u0, u1, B + q0, off, rem, \
-                          C + q0, ldc, bias);                                               \
+                          C + q0, ldc, bias, R ? R + q0 : 0, act, kc, cursor);              \
         break;
     switch (nvt) { SB_PANEL_TAIL(1) SB_PANEL_TAIL(2) SB_PANEL_TAIL(3) SB_PANEL_TAIL(4) default: break; }
 #undef SB_PANEL_TAIL

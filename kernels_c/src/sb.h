@@ -71,11 +71,14 @@ typedef struct sb_ran {
 
 /* layout: an SB_LAYOUT_* code: AUTO (sb_auto_layout), DIRECT (1x1/s1/p0 only), SHIFTED
  * phase planes, IM2COL, ALIGNED (shifted with 64-byte aligned tap rows); the last two only
- * when forced.  ran (may be NULL): what ran. */
+ * when forced.  ran (may be NULL): what ran.  The output epilogue is fused into the last
+ * write of every output: y = act(conv + bias + residual), residual (NULL: none) shaped
+ * like y and not y itself, act an SB_ACT_* code of epilogue.h (0 none, 1 relu, 2 relu6). */
 int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int32_t w,
               int32_t stride_h, int32_t stride_w, int32_t pad_h, int32_t pad_w,
-              const float *bias, float *y, int32_t threads, int32_t isa, int32_t layout,
-              sb_ran *ran, char *err, int errlen);
+              const float *bias, const float *residual, int32_t act, float *y,
+              int32_t threads, int32_t isa, int32_t layout, sb_ran *ran, char *err,
+              int errlen);
 
 /* the layout (DIRECT or SHIFTED) that layout AUTO picks for this geometry */
 int sb_auto_layout(int32_t kh, int32_t kw, int32_t stride_h, int32_t stride_w, int32_t pad_h,

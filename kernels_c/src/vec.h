@@ -5,6 +5,7 @@
 #ifndef SB_VEC_H
 #define SB_VEC_H
 #include <stdint.h>
+#include "epilogue.h"
 #include "sb.h"
 #define SB_CAT2(a, b) a##b
 #define SB_CAT(a, b) SB_CAT2(a, b)
@@ -32,6 +33,8 @@ typedef __mmask16 vm;
 #define V_STOREM(p, mk, v) _mm512_mask_storeu_ps((p), (mk), (v))
 #define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define V_ADD(a, b) _mm512_add_ps((a), (b))
+#define V_MAX(a, b) _mm512_max_ps((a), (b))
+#define V_MIN(a, b) _mm512_min_ps((a), (b))
 SB_ALWAYS vm v_mask(int n) { return n >= 16 ? (vm)0xFFFF : n <= 0 ? (vm)0 : (vm)((1u << n) - 1u); }
 
 #elif defined(SB_VEC_AVX2)
@@ -51,6 +54,8 @@ typedef __m256i vm;
 #define V_STOREM(p, mk, v) _mm256_maskstore_ps((p), (mk), (v))
 #define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define V_ADD(a, b) _mm256_add_ps((a), (b))
+#define V_MAX(a, b) _mm256_max_ps((a), (b))
+#define V_MIN(a, b) _mm256_min_ps((a), (b))
 SB_ALWAYS vm v_mask(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
@@ -71,10 +76,22 @@ typedef int vm;
 #define V_STOREM(p, mk, v) do { if (mk) *(p) = (v); } while (0)
 #define V_FMA(a, b, c) ((a) * (b) + (c))
 #define V_ADD(a, b) ((a) + (b))
+#define V_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define V_MIN(a, b) ((a) < (b) ? (a) : (b))
 SB_ALWAYS vm v_mask(int n) { return n > 0; }
 #else
 #error "define SB_VEC_AVX512, SB_VEC_AVX2 or SB_VEC_SCALAR before including vec.h"
 #endif
+
+/* The fused output epilogue of a final store: act(a + r) with r the residual vector at the
+ * same place as the output (NULL: none), masked like the store; act is an SB_ACT_* code. */
+SB_ALWAYS vf v_epilogue(vf a, const float *r, int full, vm mk, int32_t act)
+{
+    if (r) a = V_ADD(a, full ? V_LOAD(r) : V_LOADM(r, mk));
+    if (act != SB_ACT_NONE) a = V_MAX(a, V_ZERO());
+    if (act == SB_ACT_RELU6) a = V_MIN(a, V_SET1(6.0f));
+    return a;
+}
 
 #define NT_WIDE (NV_WIDE * VW)   /* pixels per tile of the ell16 kernel */
 #define PANEL_NT (PANEL_NV * VW) /* pixels per tile, panel kernels */
