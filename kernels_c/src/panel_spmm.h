@@ -20,7 +20,8 @@
 #define SB_PANEL_CHUNK_MIN 8       /* fewest input channels per chunk */
 
 SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const int first,
-                               const int last, const int32_t *cidx, int nb,
+                               const int last, const int tiled, int c0, const int32_t *cidx,
+                               int nb,
                                const float *val, int taps, int bh, int cin, const float *B,
                                const int32_t *off, int n, float *const *crow,
                                const float *bs, const float *const *rrow, int32_t act)
@@ -39,7 +40,8 @@ SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const
         const int ci = cidx[b];
         const float *vb = val + (int64_t)b * taps * bh;
         for (int t = 0; t < taps; ++t) {
-            const float *src = B + off[t * cin + ci];
+            /* tiled: B is the chunk's copied tile, row ci - c0 */
+            const float *src = tiled ? B + (ci - c0) * PANEL_NT : B + off[t * cin + ci];
             const float *wv = vb + t * bh;
             vf x[PANEL_NV];
 #pragma GCC unroll 8
@@ -86,20 +88,46 @@ SB_ALWAYS void SB_FN(panel_rows)(const sb_packed *p, int u, int j0, int rb, floa
     }
 }
 
+/* 1x1 weights (one tap): copy rows [c0, c1) of the pixel tile [0, n) into T, PANEL_NT
+ * floats each, zero past n.  The rows of a 1x1 conv's input sit a whole plane apart (12.5 KB
+ * at 56x56), so each reduction step would touch another page and the same few cache sets;
+ * the copy makes every step one aligned row of one small buffer. */
+SB_ALWAYS void SB_FN(panel_stage)(const int nv, const int full, int c0, int c1, const float *B,
+                                  const int32_t *off, int n, float *T)
+{
+    vm mk[PANEL_NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; ++v) mk[v] = v_mask(n - v * VW);
+    for (int ci = c0; ci < c1; ++ci) {
+        const float *src = B + off[ci];
+        float *dst = T + (ci - c0) * PANEL_NT;
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; ++v) {
+            V_STORE(dst + v * VW, full ? V_LOAD(src + v * VW) : V_LOADM(src + v * VW, mk[v]));
+            /* the next tile's part of this row, into L2: hundreds of rows a plane apart are
+             * more streams than the hardware prefetcher follows (the row may end here: a
+             * prefetch never faults) */
+            if (full) __builtin_prefetch(src + PANEL_NT + v * VW, 0, 2);
+        }
+    }
+}
+
 /* One pixel tile [0, n) (B, C already offset) of block-rows [u0, u1), input channels in
  * chunks of kc (panel_chunk): every block-row runs over one chunk's activation rows before
  * the next chunk is read, so the rows stay in L1 instead of being streamed from L2 once
- * per block-row.  Partial sums go through C between chunks; cidx rises within a block-row
- * (sb_validate), so one cursor per block-row finds each chunk's blocks. */
+ * per block-row (1x1: from the chunk's copy in T, panel_stage).  Partial sums go through C
+ * between chunks; cidx rises within a block-row (sb_validate), so one cursor per block-row
+ * finds each chunk's blocks. */
 SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const sb_packed *p, int u0,
                                  int u1, const float *B, const int32_t *off, int n, float *C,
                                  int64_t ldc, const float *bias, const float *R, int32_t act,
-                                 int kc, int32_t *cursor)
+                                 int kc, int32_t *cursor, float *T)
 {
-    const int taps = p->kh * p->kw, bh = p->bh, cin = p->cin;
+    const int taps = p->kh * p->kw, bh = p->bh, cin = p->cin, tiled = taps == 1;
     for (int u = u0; u < u1; ++u) cursor[u - u0] = p->rowptr[u];
     for (int c0 = 0; c0 < cin; c0 += kc) {
         const int first = c0 == 0, c1 = cin - c0 < kc ? cin : c0 + kc, last = c1 == cin;
+        if (tiled) SB_FN(panel_stage)(nv, full, c0, c1, B, off, n, T);
         for (int u = u0; u < u1; ++u) {
             const int b0 = cursor[u - u0], end = p->rowptr[u + 1];
             int b1 = b0;
@@ -114,18 +142,21 @@ SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const sb_packed *
                 float bs[PANEL_RB];
                 SB_FN(panel_rows)(p, u, j0, rb, C, ldc, bias, R, crow, rrow, bs);
                 const float *val = p->val + (int64_t)b0 * taps * bh + j0;
-#define SB_PANEL_CASE(RB)                                                                         \
-    case RB:                                                                                       \
-        if (first) SB_FN(panel_mk)(RB, nv, full, 1, last, ci, b1 - b0, val, taps, bh, cin, B, off, n, \
-                                   crow, bs, rrow, act);                                          \
-        else SB_FN(panel_mk)(RB, nv, full, 0, last, ci, b1 - b0, val, taps, bh, cin, B, off, n,   \
-                             crow, bs, rrow, act);                                                \
+#define SB_PANEL_MK(RB, TILED)                                                                \
+    SB_FN(panel_mk)(RB, nv, full, first, last, TILED, c0, ci, b1 - b0, val, TILED ? 1 : taps, \
+                    bh, cin,                                                                  \
+                    TILED ? T : B, off, n, crow, bs, rrow, act)
+#define SB_PANEL_CASE(RB)                                                                     \
+    case RB:                                                                                  \
+        if (tiled) SB_PANEL_MK(RB, 1);                                                        \
+        else SB_PANEL_MK(RB, 0);                                                              \
         break;
                 switch (rb) {
                     SB_PANEL_CASE(1) SB_PANEL_CASE(2) SB_PANEL_CASE(3)
                     SB_PANEL_CASE(4) SB_PANEL_CASE(5) SB_PANEL_CASE(6)
                 }
 #undef SB_PANEL_CASE
+#undef SB_PANEL_MK
             }
         }
     }
@@ -150,16 +181,19 @@ void SB_TILE_FN(f32_spmm_panel_, PANEL_RB, PANEL_NV)(const sb_packed *p, int u0,
     (void)ldb; /* 6 rows share each row address: the lookup is not worth a variant */
     const int kc = SB_FN(panel_chunk)(p);
     int32_t cursor[u1 - u0 > 0 ? u1 - u0 : 1];
+    /* the 1x1 chunk copy (panel_stage), 64-byte aligned */
+    float raw[(p->kh * p->kw == 1 ? kc : 1) * PANEL_NT + 16];
+    float *T = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
     int q0 = 0;
     for (; nq - q0 >= PANEL_NT; q0 += PANEL_NT)
         SB_FN(panel_tile)(PANEL_NV, 1, p, u0, u1, B + q0, off, PANEL_NT, C + q0, ldc, bias,
-                          R ? R + q0 : 0, act, kc, cursor);
+                          R ? R + q0 : 0, act, kc, cursor, T);
     /* tail: just enough vectors for the remaining pixels (49 of a 7x7 map: 4 zmm, not 8) */
     const int rem = nq - q0, nvt = (rem + VW - 1) / VW;
 #define SB_PANEL_TAIL(NVC)                                                                  \
     case NVC:                                                                               \
         SB_FN(panel_tile)(NVC <= PANEL_NV ? NVC : PANEL_NV, 0, p, u0, u1, B + q0, off, rem, \
-                          C + q0, ldc, bias, R ? R + q0 : 0, act, kc, cursor);              \
+                          C + q0, ldc, bias, R ? R + q0 : 0, act, kc, cursor, T);           \
         break;
     switch (nvt) { SB_PANEL_TAIL(1) SB_PANEL_TAIL(2) SB_PANEL_TAIL(3) SB_PANEL_TAIL(4) default: break; }
 #undef SB_PANEL_TAIL
