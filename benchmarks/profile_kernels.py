@@ -7,7 +7,7 @@ prints one table: the share of instructions in the micro-kernel's FMA loops, the
 the kernel, the tile copy, the driver's staging, the output compaction and everything
 else; the FMA lanes that did useful work; and llvm-mca's bound for the hottest loop, as
 profiled (the widest ISA valgrind runs) and for the micro-kernel the CPU runs natively.
-docs/MEASURING.md (section "Profiling the kernels") says what each column means.
+docs/MEASURING.md §profiling-the-kernels says what each column means.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import argparse
 import sys
 from typing import Any
 
-from harness.cli_args import csv_list
+from harness.cli_args import add_level_arguments, csv_list
 
 DEFAULT_MODEL = "resnet50"
 # a 1x1 and a 3x3 at 56x56, a strided 3x3, a 1x1 at 14x14, a 3x3 at 7x7
@@ -32,12 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="zoo model (%(default)s)")
     parser.add_argument("--layers", type=csv_list(str), default=list(DEFAULT_LAYERS),
                         help="comma-separated prunable layers (default: %(default)s)")
-    parser.add_argument("--patterns", type=csv_list(str), default=list(DEFAULT_PATTERNS),
-                        help="comma-separated patterns (default: %(default)s)")
-    parser.add_argument("--sparsities", type=csv_list(float),
-                        default=list(DEFAULT_SPARSITIES),
-                        help="requested sparsities, mapped to each pattern's nearest level "
-                             "(default: %(default)s)")
+    add_level_arguments(parser, DEFAULT_PATTERNS, DEFAULT_SPARSITIES)
     parser.add_argument("--csv", default=None, metavar="PATH", help="also write the rows here")
     parser.add_argument("--seed", type=int, default=0, help="random weight seed (%(default)s)")
     return parser.parse_args(argv)
