@@ -87,11 +87,12 @@ def profile_case(layer: ConvLayer, pattern: Any, so: Path, *, seed: int = 0) -> 
     from harness.verified import max_rel_error
 
     case = make_case(layer, pattern, 1, seed=seed)
-    conv = kernels_c.prepare(case.weight, pattern=pattern, stride=layer.stride,
-                             padding=layer.padding)
+    native, conv = (kernels_c.prepare(case.weight, pattern=pattern, stride=layer.stride,
+                                      padding=layer.padding, isa=isa)
+                    for isa in (None, job.valgrind_isa(so)))
     with tempfile.TemporaryDirectory(prefix="sb-profile-") as tmp:
         folder = Path(tmp)
-        job.write_job(conv, case.x, layer.stride, layer.padding, folder)
+        job.write_job(conv, case.x, folder)
         out = job.run_callgrind(folder, so)
         error = max_rel_error(job.read_output(folder, tuple(case.reference.shape)),
                               case.reference)
@@ -105,14 +106,14 @@ def profile_case(layer: ConvLayer, pattern: Any, so: Path, *, seed: int = 0) -> 
     taken = callgrind.by_address(profile.taken, str(so))
     ran_loops = kernel_loops(fma_loops(so, ran["kernel"]), counts, taken)
     hot = ran_loops[0]
-    native = matching_loop(hot, fma_loops(so, conv.kernel_function))
-    full_lanes = max(loops.lanes(i) for i in native.instructions if loops.is_fma(i))
+    native_loop = matching_loop(hot, fma_loops(so, native.kernel_function))
+    full_lanes = max(loops.lanes(i) for i in native_loop.instructions if loops.is_fma(i))
     in_loops = {i.addr for loop in ran_loops for i in loop.instructions}
     return CaseProfile(
         layer=layer, level=pattern.describe(), kernel=ran["kernel"],
-        native_kernel=conv.kernel_function, instructions=profile.total,
+        native_kernel=native.kernel_function, instructions=profile.total,
         phases=phases.split(profile, str(so), code, {ran["kernel"]}, in_loops),
         useful_lanes=layer.flops(1, case.actual_density) / 2,
         executed_lanes=_executed_lanes(counts, code),
-        profiled=loop_bound(hot, full_lanes), native=loop_bound(native, full_lanes),
+        profiled=loop_bound(hot, full_lanes), native=loop_bound(native_loop, full_lanes),
         max_rel_error=error)

@@ -2,10 +2,11 @@
 
 Imports only the standard library and the cffi extension (no torch: under valgrind its
 import alone takes a minute).  ``job.py`` in the parent wrote the packed weight's struct
-fields, its arrays and the input to a job folder; this script rebuilds the ``sb_packed``
-struct from them, calls ``sb_conv2d`` once on one thread with the widest ISA the CPU
-(as valgrind emulates it) runs, and writes the output and what
-ran back.  Usage: ``python child.py JOB_DIR EXTENSION.so``.
+fields and arrays, the input, and the arguments ``kernels_c.PreparedConv`` passes to
+``sb_conv2d`` (numbers, NULLs and the names of the buffers); this script rebuilds the
+``sb_packed`` struct and the buffers, makes that one call and writes the output and what
+ran back.  Usage: ``python child.py JOB_DIR EXTENSION.so``; ``python child.py --isa-mask
+EXTENSION.so`` prints the ISAs the (possibly emulated) CPU runs, as ``sb_isa_mask``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
-
-ERRLEN = 512
 
 
 def load_extension(so: Path):  # noqa: ANN201 - a cffi module
@@ -43,18 +42,16 @@ def main(folder: Path, so: Path) -> None:
     ffi, lib = module.ffi, module.lib
     job = json.loads((folder / "job.json").read_text())
     keep: list = []
-    struct = packed_struct(ffi, job, folder, keep)
-    x = bytearray((folder / "x.bin").read_bytes())
-    y = bytearray(4 * job["out_numel"])
-    ran, err = ffi.new("sb_ran *"), ffi.new("char[]", ERRLEN)
-    call = job["call"]
-    isa = lib.sb_isa_mask().bit_length() - 1  # the widest ISA this (emulated) CPU runs
-    rc = lib.sb_conv2d(struct, ffi.from_buffer("float *", x), 1, call["h"], call["w"],
-                       call["stride"], call["stride"], call["padding"], call["padding"],
-                       ffi.NULL, ffi.from_buffer("float *", y), 1, isa,
-                       lib.SB_LAYOUT_AUTO, ran, err, ERRLEN)
+    x, y = bytearray((folder / "x.bin").read_bytes()), bytearray(4 * job["out_numel"])
+    ran = ffi.new("sb_ran *")
+    buffers = {"packed": packed_struct(ffi, job, folder, keep), "ran": ran,
+               "x": ffi.from_buffer("float *", x), "y": ffi.from_buffer("float *", y),
+               "err": ffi.new("char[]", job["errlen"])}
+    args = [ffi.NULL if a is None else buffers[a] if isinstance(a, str) else a
+            for a in job["args"]]
+    rc = lib.sb_conv2d(*args)
     if rc:
-        raise SystemExit(f"sb_conv2d failed ({rc}): {ffi.string(err).decode()}")
+        raise SystemExit(f"sb_conv2d failed ({rc}): {ffi.string(buffers['err']).decode()}")
     (folder / "y.bin").write_bytes(bytes(y))
     kernel = ffi.string(lib.sb_kernel_name(ran.kernel)).decode()
     (folder / "ran.json").write_text(json.dumps({"threads": ran.threads, "layout": ran.layout,
@@ -62,4 +59,7 @@ def main(folder: Path, so: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    if sys.argv[1] == "--isa-mask":
+        print(load_extension(Path(sys.argv[2])).lib.sb_isa_mask())
+    else:
+        main(Path(sys.argv[1]), Path(sys.argv[2]))
