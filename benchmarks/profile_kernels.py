@@ -113,9 +113,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def missing_tools() -> str | None:
-    from benchmarks.profile import job, mca
+    from benchmarks.profile import disasm, job, mca
 
-    return job.valgrind_missing() or mca.missing()
+    return job.valgrind_missing() or mca.missing() or disasm.missing()
 
 
 def main(argv: list[str] | None = None) -> int:

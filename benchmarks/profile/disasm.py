@@ -8,6 +8,7 @@ its symbol, its source line and the chain of C functions it was inlined through
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import cache
@@ -47,6 +48,12 @@ class Instruction:
         """The chain with each function's ISA suffix dropped (``ell16_stage_avx2`` ->
         ``ell16_stage``)."""
         return tuple(ISA_SUFFIX.sub("", name) for name in self.chain)
+
+
+def missing() -> str | None:
+    """Why the machine code cannot be read here (binutils' objdump / objcopy), or None."""
+    gone = [tool for tool in ("objdump", "objcopy") if not shutil.which(tool)]
+    return f"{' and '.join(gone)} not installed (binutils)" if gone else None
 
 
 def _strip_comment(operands: str) -> str:
