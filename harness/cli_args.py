@@ -21,6 +21,18 @@ def csv_list(kind: type) -> Callable[[str], list]:
     return parse
 
 
+def add_level_arguments(parser: argparse.ArgumentParser, patterns: Iterable[str],
+                        sparsities: Iterable[float],
+                        patterns_help: str = "comma-separated patterns") -> None:
+    """--patterns and --sparsities: the pattern levels a command runs
+    (``harness.kernel_bench.sweep_levels`` maps each to the nearest reachable level)."""
+    parser.add_argument("--patterns", type=csv_list(str), default=list(patterns),
+                        help=f"{patterns_help} (default: %(default)s)")
+    parser.add_argument("--sparsities", type=csv_list(float), default=list(sparsities),
+                        help="requested sparsities; nm and cs map to the nearest level "
+                             "(default: %(default)s)")
+
+
 def add_run_arguments(parser: argparse.ArgumentParser, threads: Iterable[int],
                       budget: float) -> None:
     """--threads, --batch, --budget and the outputs --db, --csv of a benchmark command."""

@@ -8,6 +8,7 @@ import functools
 from typing import Any
 
 from harness.cli_args import (
+    add_level_arguments,
     add_run_arguments,
     check_sweep_arguments,
     csv_list,
@@ -31,12 +32,7 @@ COLUMNS = (("model", 12), ("layer", 22), ("shape", 24), ("level", 30), ("thr", 3
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", type=csv_list(str), default=list(DEFAULT_MODELS),
                         help="comma-separated zoo models (default: %(default)s)")
-    parser.add_argument("--patterns", type=csv_list(str), default=list(DEFAULT_PATTERNS),
-                        help="comma-separated patterns (default: %(default)s)")
-    parser.add_argument("--sparsities", type=csv_list(float),
-                        default=list(DEFAULT_SPARSITIES),
-                        help="requested sparsities; nm and cs map to the nearest level "
-                             "(default: %(default)s)")
+    add_level_arguments(parser, DEFAULT_PATTERNS, DEFAULT_SPARSITIES)
     parser.add_argument("--layers", type=int, default=None, metavar="N",
                         help="only the first N prunable layers of each model")
     add_run_arguments(parser, DEFAULT_THREADS, budget=0.25)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import cli_args
-from harness.cli_args import csv_list, num
+from harness.cli_args import add_level_arguments, csv_list, num
 from harness.commands import register
 from harness.environment import openmp_env
 from harness.model_bench import (
@@ -35,13 +35,8 @@ def _default_backends() -> list[str]:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", type=csv_list(str), default=list(DEFAULT_MODELS),
                         help="comma-separated zoo models (default: %(default)s)")
-    parser.add_argument("--patterns", type=csv_list(str), default=list(DEFAULT_PATTERNS),
-                        help="comma-separated patterns; the dense model always runs "
-                             "(default: %(default)s)")
-    parser.add_argument("--sparsities", type=csv_list(float),
-                        default=list(DEFAULT_SPARSITIES),
-                        help="requested sparsities; nm and cs map to the nearest level "
-                             "(default: %(default)s)")
+    add_level_arguments(parser, DEFAULT_PATTERNS, DEFAULT_SPARSITIES,
+                        "comma-separated patterns; the dense model always runs")
     parser.add_argument("--backends", type=csv_list(str), default=None,
                         help="comma-separated CPU backends (default: every registered one; "
                              "one not installed here gives a row saying why)")
