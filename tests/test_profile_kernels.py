@@ -43,7 +43,8 @@ def test_each_call_is_split_into_phases_that_add_up(profiled):
 def test_the_kernels_differ_where_their_design_does(profiled):
     dense, cs = profiled
     assert "panel" in dense["kernel"] and "ell16" in cs["kernel"]
-    assert dense["tile_copy_pct"] == 0 < cs["tile_copy_pct"]
+    # both copy a 1x1 layer's tile rows; each row the dense panel copies feeds 4x the MACs
+    assert 0 < dense["tile_copy_pct"] < cs["tile_copy_pct"]
     assert dense["instructions"] > cs["instructions"], "cs k=4 does a quarter of the MACs"
 
 

@@ -2,7 +2,8 @@
 
 Phases, by the C function an instruction was inlined from (innermost first) and the symbol
 it sits in: ``tile_copy`` (staging inside the micro-kernel: the ell16 tile copy
-``ell16_stage``), ``staging`` (the driver's ``stage_planes`` / ``stage_im2col``: any other
+``ell16_stage``, the panel kernel's 1x1 chunk copy ``panel_stage``), ``staging`` (the
+driver's ``stage_planes`` / ``stage_im2col``: any other
 function named for staging), ``compaction`` (``compact_output`` and
 ``fill_unwritten_rows``: the output written back to NCHW), ``loop`` (the micro-kernel's
 innermost FMA loops), ``kernel`` (the rest of the micro-kernel: accumulator loads and
