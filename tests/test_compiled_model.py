@@ -134,6 +134,16 @@ def test_c_pooling_equals_torch(size, kernel, stride, padding):
     assert torch.allclose(global_avg_pool(x, threads=2), mean, rtol=1e-5, atol=1e-6)
 
 
+def test_c_max_pooling_propagates_nan_like_torch():
+    from kernels_c.pool import max_pool2d
+
+    x = torch.randn(1, 3, 11, 11, generator=torch.Generator().manual_seed(3))
+    x[0, 1, 4, 5] = x[0, 2, 0, 0] = float("nan")
+    ours, ref = max_pool2d(x, 3, 2, 1, threads=1), torch.nn.functional.max_pool2d(x, 3, 2, 1)
+    assert torch.equal(ours.isnan(), ref.isnan()) and ours.isnan().sum() >= 2
+    assert torch.equal(ours.nan_to_num(), ref.nan_to_num())
+
+
 def test_c_pooling_validates_its_arguments():
     from kernels_c.api import _lib
     from kernels_c.pool import max_pool2d
@@ -145,6 +155,8 @@ def test_c_pooling_validates_its_arguments():
     assert lib.sb_maxpool2d(p, p, 1, 1, 4, 4, 3, 2, 2, 1, err, 128) == lib.SB_EINVAL  # pad > k/2
     assert lib.sb_maxpool2d(ffi.NULL, p, 1, 1, 4, 4, 3, 2, 1, 1, err, 128) == lib.SB_EINVAL
     assert lib.sb_global_avgpool(p, p, 0, 1, 4, 4, 1, err, 128) == lib.SB_EINVAL
+    assert lib.sb_maxpool2d(p, p, 1, 1, 4, 40000, 3, 2, 1, 1, err, 128) == lib.SB_EINVAL
+    assert b"<= 32768" in ffi.string(err)
     with pytest.raises(ValueError, match="out must be"):
         max_pool2d(torch.zeros(1, 1, 4, 4), 2, 2, 0, out=torch.zeros(1, 1, 3, 3))
 

@@ -15,6 +15,8 @@ static inline int sb_check_planes(const float *x, const float *y, int32_t batch,
     if (!x || !y) return sb_fail(err, errlen, SB_EINVAL, "x and y must not be NULL");
     if (batch < 1 || channels < 1 || h < 1 || w < 1)
         return sb_fail(err, errlen, SB_EINVAL, "batch, channels, height and width must be >= 1");
+    if (h > SB_MAX_SIDE || w > SB_MAX_SIDE)
+        return sb_fail(err, errlen, SB_EINVAL, "height and width must be <= " SB_STR(SB_MAX_SIDE));
     if (threads < 1 || threads > SB_MAX_THREADS)
         return sb_fail(err, errlen, SB_EINVAL, "threads must be in 1.." SB_STR(SB_MAX_THREADS));
     return SB_OK;

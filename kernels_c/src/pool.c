@@ -1,8 +1,34 @@
-/* sb_maxpool2d and sb_global_avgpool (pool.h): one (image, channel) plane per work item. */
+/* sb_maxpool2d and sb_global_avgpool (pool.h): one (image, channel) plane per work item.
+ * Max pooling is separable: for each output row, the max over its window's input rows
+ * (inside the image) is taken column by column into a row buffer -- contiguous, so it
+ * vectorises -- and each output then takes the max of its window's columns of that row.
+ * NaN propagates, as in torch. */
 #include <float.h>
 #include <omp.h>
-#include "pool.h"
 #include "planes.h"
+#include "pool.h"
+
+static inline float nan_max(float m, float v) { return v > m || v != v ? v : m; }
+
+static void max_plane(const float *xc, float *yc, int h, int w, int k, int s, int pad, int ho,
+                      int wo, float *rowmax) {
+    for (int i = 0; i < ho; ++i) {
+        const int r0 = i * s - pad, a0 = r0 < 0 ? 0 : r0, a1 = r0 + k > h ? h : r0 + k;
+        for (int c = 0; c < w; ++c) rowmax[c] = -FLT_MAX;
+        for (int a = a0; a < a1; ++a) {
+            const float *xr = xc + (int64_t)a * w;
+#pragma omp simd
+            for (int c = 0; c < w; ++c) rowmax[c] = nan_max(rowmax[c], xr[c]);
+        }
+        float *yr = yc + (int64_t)i * wo;
+        for (int j = 0; j < wo; ++j) {
+            const int c0 = j * s - pad, b0 = c0 < 0 ? 0 : c0, b1 = c0 + k > w ? w : c0 + k;
+            float m = -FLT_MAX;
+            for (int b = b0; b < b1; ++b) m = nan_max(m, rowmax[b]);
+            yr[j] = m;
+        }
+    }
+}
 
 int sb_maxpool2d(const float *x, float *y, int32_t batch, int32_t channels, int32_t h,
                  int32_t w, int32_t k, int32_t stride, int32_t pad, int32_t threads,
@@ -14,23 +40,12 @@ int sb_maxpool2d(const float *x, float *y, int32_t batch, int32_t channels, int3
     const int ho = sb_window_out(h, k, stride, pad), wo = sb_window_out(w, k, stride, pad);
     if (!ho || !wo) return sb_fail(err, errlen, SB_EINVAL, "input plus padding is smaller than the window");
     const int64_t planes = (int64_t)batch * channels;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t p = 0; p < planes; ++p) {
-        const float *xc = x + p * h * w;
-        float *yc = y + p * ho * wo;
-        for (int i = 0; i < ho; ++i) {
-            const int h0 = i * stride - pad, h1 = h0 + k;
-            for (int j = 0; j < wo; ++j) {
-                const int w0 = j * stride - pad, w1 = w0 + k;
-                float m = -FLT_MAX;
-                for (int a = h0 < 0 ? 0 : h0; a < (h1 > h ? h : h1); ++a)
-                    for (int b = w0 < 0 ? 0 : w0; b < (w1 > w ? w : w1); ++b) {
-                        const float v = xc[(int64_t)a * w + b];
-                        m = v > m || v != v ? v : m; /* NaN propagates, as in torch */
-                    }
-                yc[(int64_t)i * wo + j] = m;
-            }
-        }
+#pragma omp parallel num_threads(threads)
+    {
+        float rowmax[w]; /* w <= SB_MAX_SIDE floats per thread */
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < planes; ++p)
+            max_plane(x + p * h * w, y + p * ho * wo, h, w, k, stride, pad, ho, wo, rowmax);
     }
     return SB_OK;
 }
