@@ -18,6 +18,7 @@
 #define SB_PANEL_CHUNK_BYTES 32768 /* activation bytes of one tile's input-channel chunk */
 #endif
 #define SB_PANEL_CHUNK_MIN 8       /* fewest input channels per chunk */
+#define SB_PANEL_MIN_REUSE 16      /* stored rows per input channel to chunk and copy */
 
 SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const int first,
                                const int last, const int tiled, int c0, const int32_t *cidx,
@@ -113,17 +114,18 @@ SB_ALWAYS void SB_FN(panel_stage)(const int nv, const int full, int c0, int c1, 
 }
 
 /* One pixel tile [0, n) (B, C already offset) of block-rows [u0, u1), input channels in
- * chunks of kc (panel_chunk): every block-row runs over one chunk's activation rows before
- * the next chunk is read, so the rows stay in L1 instead of being streamed from L2 once
- * per block-row (1x1: from the chunk's copy in T, panel_stage).  Partial sums go through C
- * between chunks; cidx rises within a block-row (sb_validate), so one cursor per block-row
- * finds each chunk's blocks. */
+ * chunks of kc (panel_chunk; a sparse weight runs one chunk, panel_reuses): every
+ * block-row runs over one chunk's activation rows before the next chunk is read, so the
+ * rows stay in L1 instead of being streamed from L2 once per block-row (T not NULL, 1x1
+ * only: from the chunk's copy in T, panel_stage).  Partial sums go through C between
+ * chunks; cidx rises within a block-row (sb_validate), so one cursor per block-row finds
+ * each chunk's blocks. */
 SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const sb_packed *p, int u0,
                                  int u1, const float *B, const int32_t *off, int n, float *C,
                                  int64_t ldc, const float *bias, const float *R, int32_t act,
                                  int kc, int32_t *cursor, float *T)
 {
-    const int taps = p->kh * p->kw, bh = p->bh, cin = p->cin, tiled = taps == 1;
+    const int taps = p->kh * p->kw, bh = p->bh, cin = p->cin, tiled = T != 0;
     for (int u = u0; u < u1; ++u) cursor[u - u0] = p->rowptr[u];
     for (int c0 = 0; c0 < cin; c0 += kc) {
         const int first = c0 == 0, c1 = cin - c0 < kc ? cin : c0 + kc, last = c1 == cin;
@@ -172,6 +174,17 @@ SB_ALWAYS int SB_FN(panel_chunk)(const sb_packed *p)
     return kc < SB_PANEL_CHUNK_MIN ? SB_PANEL_CHUNK_MIN : kc;
 }
 
+/* Chunk the input channels (and copy 1x1 tile rows, panel_stage) only when each activation
+ * row feeds enough stored rows of block-rows [u0, u1): a dense 64-channel layer reuses a
+ * row 64 times, a 1x16 block weight at 93.75 % 4 times -- there a block-row has a few
+ * blocks per chunk, and the partial sums' trips through C and the copy would cost a
+ * quarter of the FMAs. */
+SB_ALWAYS int SB_FN(panel_reuses)(const sb_packed *p, int u0, int u1)
+{
+    const int64_t rows = (int64_t)(p->rowptr[u1] - p->rowptr[u0]) * p->bh;
+    return rows >= (int64_t)SB_PANEL_MIN_REUSE * p->cin;
+}
+
 void SB_TILE_FN(f32_spmm_panel_, PANEL_RB, PANEL_NV)(const sb_packed *p, int u0, int u1,
                                                      const float *B, const int32_t *off,
                                                      int64_t ldb, int nq, float *C,
@@ -179,11 +192,12 @@ void SB_TILE_FN(f32_spmm_panel_, PANEL_RB, PANEL_NV)(const sb_packed *p, int u0,
                                                      const float *R, int32_t act)
 {
     (void)ldb; /* 6 rows share each row address: the lookup is not worth a variant */
-    const int kc = SB_FN(panel_chunk)(p);
+    const int reuses = SB_FN(panel_reuses)(p, u0, u1), kc = reuses ? SB_FN(panel_chunk)(p) : p->cin;
     int32_t cursor[u1 - u0 > 0 ? u1 - u0 : 1];
-    /* the 1x1 chunk copy (panel_stage), 64-byte aligned */
-    float raw[(p->kh * p->kw == 1 ? kc : 1) * PANEL_NT + 16];
-    float *T = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+    /* the 1x1 chunk copy (panel_stage), 64-byte aligned; NULL: read B's rows in place */
+    const int copies = reuses && p->kh * p->kw == 1;
+    float raw[(copies ? kc : 1) * PANEL_NT + 16];
+    float *T = copies ? (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63) : 0;
     int q0 = 0;
     for (; nq - q0 >= PANEL_NT; q0 += PANEL_NT)
         SB_FN(panel_tile)(PANEL_NV, 1, p, u0, u1, B + q0, off, PANEL_NT, C + q0, ldc, bias,
