@@ -29,13 +29,26 @@ def missing() -> str | None:
     return None if shutil.which("llvm-mca") else "llvm-mca is not installed"
 
 
+# llvm-mca's model for a host it models without AVX-512 (14 models Zen 4 as znver3)
+AVX512_FALLBACK = "icelake-server"
+
+
 @cache
 def host_cpu() -> str:
-    """The CPU llvm-mca models for ``-mcpu=native`` (its ``--version`` says which)."""
+    """The CPU llvm-mca models: the host's ("Host CPU" in its ``--version``) when that model
+    takes AVX-512 instructions, else ``AVX512_FALLBACK``."""
     out = subprocess.run(["llvm-mca", "--version"], capture_output=True, text=True,
                          check=True).stdout
     match = re.search(r"Host CPU:\s*(\S+)", out)
-    return match.group(1) if match else "native"
+    cpu = match.group(1) if match else "native"
+    return cpu if _models_avx512(cpu) else AVX512_FALLBACK
+
+
+def _models_avx512(cpu: str) -> bool:
+    probe = "vfmadd231ps %zmm1, %zmm2, %zmm3\n"
+    done = subprocess.run(["llvm-mca", f"-mcpu={cpu}", "-iterations=1"], input=probe,
+                          capture_output=True, text=True)
+    return done.returncode == 0
 
 
 def assembly(body: list[Instruction]) -> str:
