@@ -114,10 +114,10 @@ SB_ALWAYS void SB_FN(panel_stage)(const int nv, const int full, int c0, int c1, 
 }
 
 /* One pixel tile [0, n) (B, C already offset) of block-rows [u0, u1), input channels in
- * chunks of kc (panel_chunk; a sparse weight runs one chunk, panel_reuses): every
- * block-row runs over one chunk's activation rows before the next chunk is read, so the
- * rows stay in L1 instead of being streamed from L2 once per block-row (T not NULL, 1x1
- * only: from the chunk's copy in T, panel_stage).  Partial sums go through C between
+ * chunks of kc (panel_chunk; one chunk when rows are reused too little, panel_reuses):
+ * every block-row runs over one chunk's activation rows before the next chunk is read, so
+ * the rows stay in L1 instead of being streamed from L2 once per block-row (T not NULL,
+ * 1x1 only: from the chunk's copy in T, panel_stage).  Partial sums go through C between
  * chunks; cidx rises within a block-row (sb_validate), so one cursor per block-row finds
  * each chunk's blocks. */
 SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const sb_packed *p, int u0,
@@ -192,7 +192,8 @@ void SB_TILE_FN(f32_spmm_panel_, PANEL_RB, PANEL_NV)(const sb_packed *p, int u0,
                                                      const float *R, int32_t act)
 {
     (void)ldb; /* 6 rows share each row address: the lookup is not worth a variant */
-    const int reuses = SB_FN(panel_reuses)(p, u0, u1), kc = reuses ? SB_FN(panel_chunk)(p) : p->cin;
+    const int reuses = SB_FN(panel_reuses)(p, u0, u1);
+    const int kc = reuses ? SB_FN(panel_chunk)(p) : p->cin;
     int32_t cursor[u1 - u0 > 0 ? u1 - u0 : 1];
     /* the 1x1 chunk copy (panel_stage), 64-byte aligned; NULL: read B's rows in place */
     const int copies = reuses && p->kh * p->kw == 1;
