@@ -192,6 +192,16 @@ def _block_rows(group: int, density: float) -> int:
     return max(group, rows // group * group)
 
 
+def _block_major(per_row: np.ndarray, ipb: int) -> np.ndarray:
+    """(cout, cnt) values, ipb per reduction block, flattened block by block: block b's
+    values of every row, row after row, then block b + 1's -- the order the kernel walks
+    them (every row over one block's activation tile), so the weight stream is sequential
+    rather than one cache line per row a row's length apart."""
+    cnt = per_row.shape[1]
+    return np.concatenate([per_row[:, b:b + ipb].ravel() for b in range(0, cnt, ipb)]
+                          or [per_row.ravel()])
+
+
 def _ell_fixed(fmt: int, shape: torch.Size, weight: np.ndarray, keep: np.ndarray, n: int,
                m: int, scalars: dict[str, int], rmap: np.ndarray | None = None) -> Packed:
     """ELL16 fixed count from (cout, red) weight/keep already in the kernel's reduction
@@ -200,9 +210,11 @@ def _ell_fixed(fmt: int, shape: torch.Size, weight: np.ndarray, keep: np.ndarray
     if not (keep.reshape(cout, -1, m).sum(axis=-1) == n).all():
         what = f"one of every {m} channels spaced d" if fmt == FMT_CS else f"{n} of every {m}"
         raise ValueError(f"the mask does not keep exactly {what} input channels")
-    rows = np.nonzero(keep)[1]  # ascending within each output row, n per group
+    rows = np.nonzero(keep)[1].reshape(cout, -1)  # ascending within each output row
     kb = _block_rows(m, n / m)
-    arrays = {"lidx": np.ascontiguousarray(rows % kb, dtype=np.uint16), "val": _f32(weight[keep])}
+    ipb = kb // m * n
+    arrays = {"lidx": _block_major(rows % kb, ipb).astype(np.uint16),
+              "val": _f32(_block_major(weight[keep].reshape(cout, -1), ipb))}
     if rmap is not None:
         arrays["rmap"] = _i32(rmap)
     cin, kh, kw = (int(v) for v in shape[1:])
@@ -219,10 +231,14 @@ def pack_unstructured(pattern: Any, weight: torch.Tensor, mask: torch.Tensor) ->
     kb = _block_rows(1, float(m.mean()) if m.size else 1.0)
     nblk = -(-m.shape[1] // kb)
     row, col = np.nonzero(m)
-    counts = np.bincount(row * nblk + col // kb, minlength=cout * nblk)
+    block = col // kb
+    order = np.lexsort((col, row, block))  # block-major, like _block_major
+    counts = np.bincount(block * cout + row, minlength=nblk * cout)
     bptr = np.concatenate([[0], np.cumsum(counts)])
-    arrays = {"rowptr": _i32(bptr[::nblk]), "bptr": _i32(bptr),
-              "lidx": np.ascontiguousarray(col % kb, dtype=np.uint16), "val": _f32(w[m])}
+    rowptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=cout))])
+    arrays = {"rowptr": _i32(rowptr), "bptr": _i32(bptr),
+              "lidx": np.ascontiguousarray(col[order] % kb, dtype=np.uint16),
+              "val": _f32(w[m][order])}
     return Packed(FMT_CSR, SPLIT_NNZ, cout, cin, kh, kw, cout, 1, cout, int(bptr[-1]),
                   arrays, {"kb": kb})
 

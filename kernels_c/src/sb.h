@@ -48,8 +48,8 @@ typedef struct sb_packed {
     int32_t valid_rows;       /* packed rows that are real (dense pads to a panel multiple) */
     const int32_t *rowptr;    /* PANEL: blocks per block-row prefix; CSR: nnz prefix; units+1 */
     const int32_t *cidx;      /* PANEL: input channel of each block */
-    const int32_t *bptr;      /* CSR: values per (row, block) prefix, cout*blocks+1 */
-    const uint16_t *lidx;     /* ELL16: row of each value inside its reduction block */
+    const int32_t *bptr;      /* CSR: start of (block, row) values, block-major, blocks*cout+1 */
+    const uint16_t *lidx;     /* ELL16: row of each value inside its block (block-major order) */
     const int32_t *rmap;      /* ELL16: reduction index of each position, NULL = identity */
     const float *val;
     const int32_t *rowmap;    /* output channel of packed row i (filter), NULL = identity */

@@ -91,22 +91,28 @@ static int validate_ell16(const sb_packed *p, int64_t red, char *err, int errlen
         if (p->bptr[0] != 0) FAIL(SB_ECORRUPT, "block pointer[0] = %d, expected 0", p->bptr[0]);
         if (p->bptr[p->len_bptr - 1] > p->len_lidx)
             FAIL(SB_ECORRUPT, "block pointers reach %d values, arrays hold %lld", p->bptr[p->len_bptr - 1], (long long)p->len_lidx);
+        /* block-major: entry blk * cout + co starts (row co, block blk) */
         for (int64_t i = 0; i < (int64_t)p->cout * nblk; ++i) {
             if (p->bptr[i + 1] < p->bptr[i]) FAIL(SB_ECORRUPT, "block pointers not monotone at %lld", (long long)i);
-            if (i % nblk == 0 && p->bptr[i] != p->rowptr[i / nblk])
-                FAIL(SB_ECORRUPT, "block pointer of row %lld != its row pointer", (long long)(i / nblk));
-            const int rows = (int)(red - i % nblk * kb < kb ? red - i % nblk * kb : kb);
+            const int64_t r0 = i / p->cout * kb;
+            const int rows = (int)(red - r0 < kb ? red - r0 : kb);
             for (int64_t j = p->bptr[i]; j < p->bptr[i + 1]; ++j)
                 if (p->lidx[j] >= rows)
                     FAIL(SB_ECORRUPT, "row index %d at %lld out of range [0, %d)", p->lidx[j], (long long)j, rows);
         }
         if (p->bptr[(int64_t)p->cout * nblk] != p->rowptr[p->cout])
             FAIL(SB_ECORRUPT, "block pointers end at %d, row pointers at %d", p->bptr[(int64_t)p->cout * nblk], p->rowptr[p->cout]);
+        for (int co = 0; co < p->cout; ++co) { /* the thread split weighs rows by rowptr */
+            int64_t sum = 0;
+            for (int64_t b = 0; b < nblk; ++b) sum += p->bptr[b * p->cout + co + 1] - p->bptr[b * p->cout + co];
+            if (sum != (int64_t)p->rowptr[co + 1] - p->rowptr[co])
+                FAIL(SB_ECORRUPT, "row %d holds %lld values in its blocks, %d by its row pointers", co, (long long)sum, p->rowptr[co + 1] - p->rowptr[co]);
+        }
         return SB_OK;
     }
     const int64_t cnt = red / p->m * p->n, ipb = kb / p->m * p->n;
-    for (int64_t i = 0; i < cnt * p->cout; ++i) {
-        const int64_t r0 = i % cnt / ipb * kb;
+    for (int64_t i = 0; i < cnt * p->cout; ++i) { /* block-major: cout * ipb per full block */
+        const int64_t r0 = i / (ipb * p->cout) * kb;
         const int rows = (int)(red - r0 < kb ? red - r0 : kb);
         if (p->lidx[i] >= rows)
             FAIL(SB_ECORRUPT, "%s row index %d at %lld out of range [0, %d)",
