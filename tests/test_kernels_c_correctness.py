@@ -162,3 +162,16 @@ def test_forced_layouts_agree(layout: str) -> None:
     x = torch.randn(2, 6, 9, 11)
     conv = kernels_c.prepare(weight, pattern=pattern, padding=1)
     assert rel_err(conv(x, layout=layout), F.conv2d(x, weight, None, 1, 1)) < TOL
+
+
+@pytest.mark.parametrize("name", ["dense", "cs", "unstructured"])
+def test_strides_above_two_match_torch(name: str) -> None:
+    """Strides 3 and 4 (the staging's general strided copy; the generated shapes stop at 2)
+    on every forced layout, maps wide enough for several copied columns."""
+    gen = torch.Generator().manual_seed(99)
+    params = {"cs": {"k": 4, "d": 2}, "unstructured": {"sparsity": 0.5}}.get(name, {})
+    shapes = [(3, 3, 1, 23, 17), (5, 4, 2, 30, 29), (7, 3, 3, 19, 40), (1, 4, 0, 21, 22)]
+    failures = [f for k, stride, pad, h, w in shapes
+                for f in run_case(name, Case(params, 6, 8, k, stride, pad, 2, h, w, True,
+                                             1 + stride % 2, True, True, "relu"), gen)]
+    assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
