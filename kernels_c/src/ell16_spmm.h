@@ -29,6 +29,7 @@
  * Template: included once per ISA translation unit after vec.h. */
 
 #define TS NT_WIDE
+#define SB_STAGE_AHEAD 6 /* rows the tile copy prefetches ahead */
 #define ELL16_RB 2 /* output rows per register tile */
 #define SB_ELL16_NAME SB_TILE_FN(f32_spmm_ell16_, ELL16_RB, NV_WIDE)
 
@@ -94,7 +95,10 @@ SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, cons
 }
 
 /* Copy rows [r0, r0 + rows) (rmap order) of pixels [q0, q0 + n) into T, zero-padded to nv
- * vectors so the kernel's unmasked loads read zeros, never stale lanes. */
+ * vectors so the kernel's unmasked loads read zeros, never stale lanes.  The copy took 27 %
+ * of the kernel on ResNet-50 l1.c2 (unstructured 90 %, perf); prefetching the row
+ * SB_STAGE_AHEAD ahead gained 1.01-1.06x in geomean over 12 layers, up to 1.29x on l1.c2
+ * (cs / unstructured / nm, 1 thread, interleaved A/B in one process, two runs). */
 SB_ALWAYS void SB_FN(ell16_stage)(const int nv, const int full, const sb_packed *p, int r0,
                                   int rows, const float *B, const int32_t *off, int q0,
                                   float *T, const vm *mk)
@@ -103,6 +107,12 @@ SB_ALWAYS void SB_FN(ell16_stage)(const int nv, const int full, const sb_packed 
         const int r = p->rmap ? p->rmap[r0 + i] : r0 + i;
         const float *src = B + off[r] + q0;
         float *dst = T + i * TS;
+        if (i + SB_STAGE_AHEAD < rows) { /* rows sit a plane apart: no hardware prefetch */
+            const int ra = p->rmap ? p->rmap[r0 + i + SB_STAGE_AHEAD] : r0 + i + SB_STAGE_AHEAD;
+            const char *pa = (const char *)(B + off[ra] + q0);
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; ++v) __builtin_prefetch(pa + 64 * v, 0, 3);
+        }
 #pragma GCC unroll 8
         for (int v = 0; v < nv; ++v)
             V_STORE(dst + v * VW, !full && v == nv - 1 ? V_LOADM(src + v * VW, mk[v])
