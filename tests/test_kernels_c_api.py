@@ -269,3 +269,48 @@ def test_fused_epilogue_refuses_bad_arguments() -> None:
     r = torch.randn(1, 4, 5, 5)
     expected = (torch.nn.functional.conv2d(x, weight) + r).clamp(0.0, 6.0)
     torch.testing.assert_close(conv(x, out=y, residual=r, act="relu6"), expected)
+
+
+def test_ell16_values_are_stored_block_major() -> None:
+    """docs/CONTRACTS.md: value j of row co in block b sits at b*ipb*Cout + co*nb + j (nm,
+    cs), at bptr[b*Cout + co] + j (unstructured); the kernel walks them in that order."""
+    from kernels_c.packers import pack
+
+    pattern, weight = _masked("nm", (3, 200, 1, 1), n=1, m=4)
+    packed = pack(weight, pattern)
+    kb, cout = packed.scalars["kb"], 3
+    ipb, dense = kb // 4, weight.reshape(cout, -1).numpy()
+    kept = [np.nonzero(dense[co])[0] for co in range(cout)]
+    expected, rows = [], []
+    for start in range(0, len(kept[0]), ipb):
+        for co in range(cout):
+            cols = kept[co][start:start + ipb]
+            expected += list(dense[co, cols])
+            rows += list(cols % kb)
+    np.testing.assert_array_equal(packed.arrays["val"], np.array(expected, dtype=np.float32))
+    np.testing.assert_array_equal(packed.arrays["lidx"], np.array(rows, dtype=np.uint16))
+
+    pattern, weight = _masked("unstructured", (5, 300, 1, 1), sparsity=0.8)
+    packed = pack(weight, pattern)
+    kb, dense = packed.scalars["kb"], weight.reshape(5, -1).numpy()
+    bptr, val = packed.arrays["bptr"], packed.arrays["val"]
+    for b in range(-(-300 // kb)):
+        for co in range(5):
+            cols = np.nonzero(dense[co, b * kb:(b + 1) * kb])[0]
+            i = b * 5 + co
+            np.testing.assert_array_equal(val[bptr[i]:bptr[i + 1]], dense[co, b * kb + cols])
+            np.testing.assert_array_equal(packed.arrays["lidx"][bptr[i]:bptr[i + 1]], cols)
+    counts = (dense != 0).sum(axis=1)
+    np.testing.assert_array_equal(packed.arrays["rowptr"], np.concatenate([[0], np.cumsum(counts)]))
+
+
+def test_row_pointers_must_agree_with_the_block_counts() -> None:
+    """A monotone rowptr with the right total but rows split wrongly would unbalance the
+    NNZ thread split silently: sb_validate refuses it."""
+    pattern, weight = _masked("unstructured", (4, 8, 3, 3), sparsity=0.5)
+    conv = kernels_c.prepare(weight, pattern=pattern, padding=1)
+    rowptr = conv.packed.arrays["rowptr"]
+    rowptr.flags.writeable = True
+    rowptr[1] += 1
+    with pytest.raises(ValueError, match="by its row pointers"):
+        conv.validate()
