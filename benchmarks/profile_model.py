@@ -71,8 +71,9 @@ def part_flops(module: nn.Module, out: torch.Tensor) -> float:
     if isinstance(module, CPool):
         return 0.0
     kernel = module.kernel
-    if isinstance(module, FusedConv) and module.kernel is None:  # torch conv: its weight
-        nnz = float(torch.count_nonzero(module.torch_conv[0]))
+    if module.kernel is None:  # a torch conv or GEMM: its weight
+        weight = module.torch_conv[0] if isinstance(module, FusedConv) else module.torch_linear[0]
+        nnz = float(torch.count_nonzero(weight))
     elif isinstance(module, FusedConv) and module.isa == "depthwise-c":
         nnz = float(torch.count_nonzero(kernel.weight))
     else:

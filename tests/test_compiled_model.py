@@ -225,3 +225,36 @@ def test_c_epilogue_validates_its_arguments():
     assert lib.sb_epilogue(ptr, ffi.NULL, -1, 1, 1, err, 128) == lib.SB_EINVAL
     assert lib.sb_epilogue(ptr, ffi.NULL, 4, 7, 1, err, 128) == lib.SB_EINVAL
     assert lib.sb_epilogue(ptr, ffi.NULL, 4, 1, 0, err, 128) == lib.SB_EINVAL
+
+
+@pytest.mark.parametrize("pattern_name", ["dense", "unstructured"])
+def test_linear_layers_run_dense_on_torch_gemm_and_pruned_on_our_kernel(pattern_name):
+    """A dense linear layer runs torch's GEMM (our kernels would use one lane per image), a
+    pruned one our sparse kernel; both with the fused ReLU, equal to torch."""
+    from harness.compile.model import FusedLinear
+
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 48), nn.ReLU(), nn.Linear(48, 10)).eval()
+    pattern = patterns.make("dense") if pattern_name == "dense" else patterns.make(
+        "unstructured", sparsity=0.75)
+    layer_patterns = {}
+    if pattern_name != "dense":
+        with torch.no_grad():
+            for name in ("1", "3"):
+                layer = model.get_submodule(name)
+                layer.weight.mul_(pattern.mask(layer.weight.reshape(*layer.weight.shape, 1, 1))
+                                  .reshape(layer.weight.shape))
+                layer_patterns[name] = pattern
+    x = torch.randn(2, 4, 4, 4)
+    compiled = compile_model(model, x, threads=1, layer_patterns=layer_patterns,
+                             dense_pattern=patterns.make("dense"))
+    with torch.inference_mode():
+        assert _rel_error(compiled(x), model.double()(x.double())) <= TOLERANCE
+    linears = [m for m in compiled.module.modules() if isinstance(m, FusedLinear)]
+    assert len(linears) == 2
+    functions = set().union(*(m.functions for m in linears))
+    if pattern_name == "dense":
+        assert functions == {"torch.nn.functional.linear", "sb_epilogue"}
+    else:
+        assert all(m.isa != "torch" for m in linears)
+        assert "torch.nn.functional.linear" not in functions
