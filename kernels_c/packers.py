@@ -230,15 +230,23 @@ def pack_unstructured(pattern: Any, weight: torch.Tensor, mask: torch.Tensor) ->
     w = _taps_last(weight).reshape(cout, -1)
     kb = _block_rows(1, float(m.mean()) if m.size else 1.0)
     nblk = -(-m.shape[1] // kb)
-    row, col = np.nonzero(m)
-    block = col // kb
-    order = np.lexsort((col, row, block))  # block-major, like _block_major
-    counts = np.bincount(block * cout + row, minlength=nblk * cout)
+
+    def by_block(a: np.ndarray) -> np.ndarray:
+        """(block, row, position in block), contiguous: nonzero and masking walk it
+        block-major, like _block_major, with no sort (VGG-16's 4096 x 25088 fc1 packed in
+        28 s with a lexsort, 24 s on strided views)."""
+        if nblk * kb != a.shape[1]:
+            a = np.pad(a, ((0, 0), (0, nblk * kb - a.shape[1])))
+        return np.ascontiguousarray(a.reshape(cout, nblk, kb).transpose(1, 0, 2))
+
+    blocks_m, blocks_w = by_block(m), by_block(w)
+    unit, lidx = np.nonzero(blocks_m.reshape(nblk * cout, kb))  # unit = block * cout + row
+    counts = np.bincount(unit, minlength=nblk * cout)
     bptr = np.concatenate([[0], np.cumsum(counts)])
-    rowptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=cout))])
+    rowptr = np.concatenate([[0], np.cumsum(m.sum(axis=1))])
     arrays = {"rowptr": _i32(rowptr), "bptr": _i32(bptr),
-              "lidx": np.ascontiguousarray(col[order] % kb, dtype=np.uint16),
-              "val": _f32(w[m][order])}
+              "lidx": np.ascontiguousarray(lidx, dtype=np.uint16),
+              "val": _f32(blocks_w[blocks_m])}
     return Packed(FMT_CSR, SPLIT_NNZ, cout, cin, kh, kw, cout, 1, cout, int(bptr[-1]),
                   arrays, {"kb": kb})
 
