@@ -9,7 +9,7 @@
  * and a shift, every load is aligned and hits L1, and the TLB sees one buffer instead of kb
  * scattered rows.  CS needs no code of its own: rmap puts channel t*d + j of every chunk at
  * position j*k + t, which makes it 1:k n:m.  Partial sums of a row go through C between
- * blocks.  The values are stored block-major (packers._block_major): one block's values of
+ * blocks.  The values are stored block-major (packers._by_block): one block's values of
  * every row, row after row, so the weight stream is sequential; row-major storage cost a
  * cache line, often a page, per row and block, and ran the 7x7 layers whose weights exceed
  * L2 (ResNet-50 l4, cs k=4, 3-3.5 MB) at 12-16 instead of 34-36 GFLOP/s (Zen 4, 1 thread).
