@@ -114,8 +114,8 @@ SB_ALWAYS void SB_FN(panel_stage)(const int nv, const int full, int c0, int c1, 
 }
 
 /* The first block of [b0, end) whose input channel is c1 or above (end if none): a binary
- * search over the rising cidx.  A linear scan here cost a quarter of a dense 1x1 layer's
- * time, one spilled counter update per block per chunk per tile. */
+ * search over the rising cidx.  A linear scan here held 19 % of the kernel's perf samples
+ * on a dense 1x1 layer: one spilled counter update per block per chunk per tile. */
 SB_ALWAYS int SB_FN(panel_chunk_end)(const int32_t *cidx, int b0, int end, int c1)
 {
     while (b0 < end) {
