@@ -50,6 +50,7 @@ def part_kind(module: nn.Module) -> str:
     """What a compiled part is, for grouping: 'conv 1x1 s1', 'depthwise 3x3 s2', 'linear',
     'maxpool', 'avgpool' or 'torch conv'."""
     from harness.compile.model import CPool, FusedConv
+    from kernels_c.depthwise import DepthwiseConv
 
     if isinstance(module, CPool):
         return "maxpool" if module.kind == "max" else "avgpool"
@@ -57,7 +58,7 @@ def part_kind(module: nn.Module) -> str:
         return "linear"
     if module.kernel is None:
         return "torch conv"
-    if module.isa == "depthwise-c":
+    if isinstance(module.kernel, DepthwiseConv):
         kh, kw = module.kernel.weight.shape[2:]
         return f"depthwise {kh}x{kw} s{module.kernel.stride}"
     packed = module.kernel.packed
@@ -67,6 +68,7 @@ def part_kind(module: nn.Module) -> str:
 def part_flops(module: nn.Module, out: torch.Tensor) -> float:
     """FLOPs of one call on the non-zero weights (2 per MAC); 0 for pooling."""
     from harness.compile.model import CPool, FusedConv
+    from kernels_c.depthwise import DepthwiseConv
 
     if isinstance(module, CPool):
         return 0.0
@@ -74,7 +76,7 @@ def part_flops(module: nn.Module, out: torch.Tensor) -> float:
     if module.kernel is None:  # a torch conv or GEMM: its weight
         weight = module.torch_conv[0] if isinstance(module, FusedConv) else module.torch_linear[0]
         nnz = float(torch.count_nonzero(weight))
-    elif isinstance(module, FusedConv) and module.isa == "depthwise-c":
+    elif isinstance(kernel, DepthwiseConv):
         nnz = float(torch.count_nonzero(kernel.weight))
     else:
         nnz = float(kernel.nnz)

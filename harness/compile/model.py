@@ -82,7 +82,7 @@ class FusedConv(nn.Module):
             self.isa, self.fused_epilogue = self.kernel.isa, True
         elif _square(conv) and _is_depthwise(conv):
             self.kernel = DepthwiseConv(weight, bias, conv.stride[0], conv.padding[0], act)
-            self.isa, self.post_act = "depthwise-c", "none"
+            self.isa, self.post_act = self.kernel.kernel, "none"
         else:
             self.kernel, self.isa = None, "torch"
             self.torch_conv = (weight, bias, conv.stride, conv.padding, conv.dilation,

@@ -54,6 +54,12 @@
     X(f32_spmm_ell16_2x4v_avx2, ELL16, AVX2)     \
     X(f32_spmm_ell16_2x8v_avx512, ELL16, AVX512)
 
+/* X(function, ISA): the depthwise plane kernel of each ISA (dwconv2d_chw.h, depthwise.c) */
+#define SB_DWCONV_TABLE(X)               \
+    X(f32_dwconv2d_chw_scalar, SCALAR) \
+    X(f32_dwconv2d_chw_avx2, AVX2)     \
+    X(f32_dwconv2d_chw_avx512, AVX512)
+
 #define SB_TABLE_ISA_ENUM(NAME, code) SB_ISA_##NAME = code,
 #define SB_TABLE_LAYOUT_ENUM(NAME, code) SB_LAYOUT_##NAME = code,
 #define SB_TABLE_FORMAT_ENUM(NAME, code, family) SB_FMT_##NAME = code,

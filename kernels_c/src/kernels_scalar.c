@@ -8,4 +8,5 @@
 #include "kernels.h"
 #include "panel_spmm.h"
 #include "ell16_spmm.h"
+#include "dwconv2d_chw.h"
 

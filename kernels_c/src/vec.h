@@ -35,6 +35,9 @@ typedef __mmask16 vm;
 #define V_ADD(a, b) _mm512_add_ps((a), (b))
 #define V_MAX(a, b) _mm512_max_ps((a), (b))
 #define V_MIN(a, b) _mm512_min_ps((a), (b))
+/* the even lanes of the 2*VW floats a:b (one phase of a stride-2 row) */
+#define V_EVEN(a, b) _mm512_permutex2var_ps((a), _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, \
+                                            16, 18, 20, 22, 24, 26, 28, 30), (b))
 SB_ALWAYS vm v_mask(int n) { return n >= 16 ? (vm)0xFFFF : n <= 0 ? (vm)0 : (vm)((1u << n) - 1u); }
 
 #elif defined(SB_VEC_AVX2)
@@ -56,6 +59,8 @@ typedef __m256i vm;
 #define V_ADD(a, b) _mm256_add_ps((a), (b))
 #define V_MAX(a, b) _mm256_max_ps((a), (b))
 #define V_MIN(a, b) _mm256_min_ps((a), (b))
+#define V_EVEN(a, b) _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd( \
+    _mm256_shuffle_ps((a), (b), _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)))
 SB_ALWAYS vm v_mask(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
@@ -78,6 +83,7 @@ typedef int vm;
 #define V_ADD(a, b) ((a) + (b))
 #define V_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define V_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define V_EVEN(a, b) ((void)(b), (a))
 SB_ALWAYS vm v_mask(int n) { return n > 0; }
 #else
 #error "define SB_VEC_AVX512, SB_VEC_AVX2 or SB_VEC_SCALAR before including vec.h"
