@@ -1,6 +1,7 @@
 """The compiled whole-model path for the C kernels: trace once (torch.fx), fold batch norm,
 fuse each conv's residual add and ReLU / ReLU6 into its output, pack every weight once and
-write every conv into a buffer allocated once per input shape. Our conv kernels apply the
+write every conv into a buffer allocated once per input shape, parts whose values are never
+alive together sharing one storage (``buffers.share_buffers``). Our conv kernels apply the
 epilogue in the last write of each output (``sb_conv2d``'s residual and act: no pass of its
 own); the depthwise kernel fuses its activation, and what is left after it or after a torch
 conv runs on the standalone C epilogue (``sb_epilogue``).
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from harness.backends import joined
+from harness.compile.buffers import share_buffers
 from harness.compile.fuse import (
     FusionCounts,
     count_torch_ops,
@@ -242,4 +244,6 @@ def compile_model(model: nn.Module, example: torch.Tensor, *, threads: int,
     gm.recompile()
     compiled = CompiledModel(gm, counts.describe())
     compiled(example)  # allocates every buffer for this shape
+    parts = sum(getattr(m, "_out", None) is not None for m in gm.modules())
+    compiled.note += f"; {parts} output buffers in {share_buffers(gm)} shared storages"
     return compiled

@@ -21,8 +21,9 @@ int sb_depthwise_conv2d(const float *x, const float *w, const float *bias, float
     if (!w) return sb_fail(err, errlen, SB_EINVAL, "the weight w must not be NULL");
     if (kh < 1 || kw < 1) return sb_fail(err, errlen, SB_EINVAL, "the kernel must be >= 1 x 1");
     if (stride < 1 || pad < 0) return sb_fail(err, errlen, SB_EINVAL, "stride >= 1 and pad >= 0");
-    if (stride > SB_MAX_SIDE || pad > SB_MAX_SIDE)
-        return sb_fail(err, errlen, SB_EINVAL, "stride and pad must be <= " SB_STR(SB_MAX_SIDE));
+    if (stride > SB_MAX_STRIDE || pad > SB_MAX_PADDING)
+        return sb_fail(err, errlen, SB_EINVAL, "stride must be <= " SB_STR(SB_MAX_STRIDE)
+                       " and pad <= " SB_STR(SB_MAX_PADDING));
     if (act < SB_ACT_NONE || act > SB_ACT_RELU6)
         return sb_fail(err, errlen, SB_EINVAL, "activation must be 0 (none), 1 (relu) or 2 (relu6)");
     if (isa < 0 || isa >= SB_ISAS || !((sb_isa_mask() >> isa) & 1))

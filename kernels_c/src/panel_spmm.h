@@ -126,6 +126,20 @@ SB_ALWAYS int SB_FN(panel_chunk_end)(const int32_t *cidx, int b0, int end, int c
     return b0;
 }
 
+/* Into L2: the weights of `blocks` blocks from block b0 on -- the next block-row's part of
+ * this chunk, fetched while this block-row computes.  Each block-row's chunk is a few KB
+ * a whole block-row's weights apart (48 KB at 2048 input channels), so the hardware
+ * prefetcher starts cold on every one, and on a layer whose weights come from DRAM (a
+ * whole ResNet-50's 100 MB do not fit in L3) the kernel waited on each: 2048->512 1x1 at
+ * 7x7 took 1.68 ms with cold caches against 0.82 ms warm (Zen 5, 1 thread). */
+SB_ALWAYS void SB_FN(panel_prefetch)(const sb_packed *p, int b0, int blocks)
+{
+    const int64_t per = (int64_t)p->kh * p->kw * p->bh; /* floats per block */
+    const char *at = (const char *)(p->val + b0 * per);
+    const int64_t bytes = blocks * per * (int64_t)sizeof(float);
+    for (int64_t k = 0; k < bytes; k += 64) __builtin_prefetch(at + k, 0, 2);
+}
+
 /* One pixel tile [0, n) (B, C already offset) of block-rows [u0, u1), input channels in
  * chunks of kc (panel_chunk; one chunk when rows are reused too little, panel_reuses):
  * every block-row runs over one chunk's activation rows before the next chunk is read, so
@@ -147,6 +161,7 @@ SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const sb_packed *
             const int b0 = cursor[u - u0], end = p->rowptr[u + 1];
             const int b1 = SB_FN(panel_chunk_end)(p->cidx, b0, end, c1);
             cursor[u - u0] = b1;
+            if (u + 1 < u1) SB_FN(panel_prefetch)(p, cursor[u + 1 - u0], b1 - b0);
             if (b1 == b0 && !first && !last) continue; /* nothing of this chunk here */
             const int32_t *ci = p->cidx + b0;
             for (int j0 = 0; j0 < bh; j0 += PANEL_RB) {
