@@ -4,6 +4,7 @@ call C, turn a C error code into a one-line ValueError."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -209,25 +210,45 @@ class PreparedConv:
         y = torch.empty(shape, dtype=torch.float32) if out is None else out
         if x.shape[0] == 0:  # an empty batch: an empty result, as torch gives
             return y
+        self._bound_call(x, y, residual, act_code, threads, LAYOUTS[layout])()
+        return y
+
+    def bind(self, x: torch.Tensor, threads: int, *, out: torch.Tensor,
+             residual: torch.Tensor | None = None, act: str = "none") -> Callable[[], None]:
+        """This call, checked and run once, as a function that reruns it on whatever the
+        same tensors' memory holds then (the compiled model's fixed buffers): the checks and
+        argument conversions are not repeated; the C side still checks every call."""
+        self(x, threads, out=out, residual=residual, act=act)
+        if x.shape[0] == 0:
+            return lambda: None
+        return self._bound_call(x, out, residual, _epilogue_code(tuple(out.shape), residual,
+                                                                  act, out), threads,
+                                LAYOUTS["auto"])
+
+    def _bound_call(self, x: torch.Tensor, y: torch.Tensor, residual: torch.Tensor | None,
+                    act_code: int, threads: int, layout: int) -> Callable[[], None]:
         ffi, lib = _lib()
         err = ffi.new("char[]", _ERRLEN)
         ran = ffi.new("sb_ran *")
         bias = ffi.NULL if self.bias is None else ffi.cast("float *", self.bias.data_ptr())
         res = ffi.NULL if residual is None else ffi.cast("float *", residual.data_ptr())
-        rc = lib.sb_conv2d(
-            self._struct, ffi.cast("float *", x.data_ptr()), x.shape[0], x.shape[2], x.shape[3],
-            *self.stride, *self.padding, bias, res, act_code, ffi.cast("float *", y.data_ptr()),
-            threads, ISAS.index(self.isa), LAYOUTS[layout], ran, err, _ERRLEN,
-        )
-        if rc:
-            message = ffi.string(err).decode()
-            if rc == lib.SB_ENOMEM:
-                raise MemoryError(message)
-            raise ValueError(f"kernels_c {self.kernel}: {message}")
-        self.threads_used = int(ran.threads)
-        self.kernel_function = _kernel_name(ran.kernel)
-        self.layout = _LAYOUT_NAMES[ran.layout]
-        return y
+        args = (self._struct, ffi.cast("float *", x.data_ptr()), x.shape[0], x.shape[2],
+                x.shape[3], *self.stride, *self.padding, bias, res, act_code,
+                ffi.cast("float *", y.data_ptr()), threads, ISAS.index(self.isa), layout, ran,
+                err, _ERRLEN)
+
+        def run() -> None:
+            rc = lib.sb_conv2d(*args)
+            if rc:
+                message = ffi.string(err).decode()
+                if rc == lib.SB_ENOMEM:
+                    raise MemoryError(message)
+                raise ValueError(f"kernels_c {self.kernel}: {message}")
+            self.threads_used = int(ran.threads)
+            self.kernel_function = _kernel_name(ran.kernel)
+            self.layout = _LAYOUT_NAMES[ran.layout]
+
+        return run
 
     def __repr__(self) -> str:
         p = self.packed

@@ -3,6 +3,8 @@ fused: ``prepare_depthwise(weight, ...)`` once, then ``conv(x, threads, out=...)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ._build import kernel_table
@@ -56,15 +58,27 @@ class DepthwiseConv:
                                 or out.dtype != torch.float32):
             raise ValueError(f"out must be a contiguous float32 {shape} tensor")
         y = torch.empty(shape, dtype=torch.float32) if out is None else out
+        self._bound_call(x, y, threads)()
+        return y
+
+    def bind(self, x: torch.Tensor, threads: int, *, out: torch.Tensor) -> Callable[[], None]:
+        """This call, checked and run once, as a function that reruns it on the same
+        tensors' memory (the compiled model's fixed buffers) without the checks."""
+        self(x, threads, out=out)
+        return self._bound_call(x, out, threads)
+
+    def _bound_call(self, x: torch.Tensor, y: torch.Tensor, threads: int) -> Callable[[], None]:
         ffi, lib = _lib()
         err = ffi.new("char[]", _ERRLEN)
         f = "float *"
-        rc = lib.sb_depthwise_conv2d(
-            ffi.cast(f, x.data_ptr()), ffi.cast(f, self.weight.data_ptr()),
-            ffi.NULL if self.bias is None else ffi.cast(f, self.bias.data_ptr()),
-            ffi.cast(f, y.data_ptr()), x.shape[0], x.shape[1], x.shape[2], x.shape[3],
-            self.weight.shape[2], self.weight.shape[3], self.stride, self.padding,
-            ACTIVATIONS[self.act], threads, ISAS.index(self.isa), err, _ERRLEN)
-        if rc:
-            raise ValueError(f"kernels_c depthwise: {ffi.string(err).decode()}")
-        return y
+        args = (ffi.cast(f, x.data_ptr()), ffi.cast(f, self.weight.data_ptr()),
+                ffi.NULL if self.bias is None else ffi.cast(f, self.bias.data_ptr()),
+                ffi.cast(f, y.data_ptr()), x.shape[0], x.shape[1], x.shape[2], x.shape[3],
+                self.weight.shape[2], self.weight.shape[3], self.stride, self.padding,
+                ACTIVATIONS[self.act], threads, ISAS.index(self.isa), err, _ERRLEN)
+
+        def run() -> None:
+            if lib.sb_depthwise_conv2d(*args):
+                raise ValueError(f"kernels_c depthwise: {ffi.string(err).decode()}")
+
+        return run

@@ -314,3 +314,29 @@ def test_row_pointers_must_agree_with_the_block_counts() -> None:
     rowptr[1] += 1
     with pytest.raises(ValueError, match="by its row pointers"):
         conv.validate()
+
+
+def test_a_bound_call_reruns_on_what_its_buffers_hold_now() -> None:
+    """``bind`` (the compiled model's fast path) checks and runs once; each rerun computes
+    from the input's current contents, residual and activation included."""
+    from kernels_c.depthwise import DepthwiseConv
+
+    gen = torch.Generator().manual_seed(3)
+    w, x = torch.randn(16, 8, 3, 3, generator=gen), torch.randn(1, 8, 9, 9, generator=gen)
+    conv = kernels_c.prepare(w, pattern=patterns.make("dense"), padding=1)
+    out, res = torch.empty(1, 16, 9, 9), torch.randn(1, 16, 9, 9, generator=gen)
+    run = conv.bind(x, 2, out=out, residual=res, act="relu")
+    for _ in range(2):
+        x.copy_(torch.randn(x.shape, generator=gen))  # new contents, same memory
+        run()
+        ref = (torch.nn.functional.conv2d(x, w, None, 1, 1) + res).relu()
+        assert torch.allclose(out, ref, rtol=1e-4, atol=1e-4)
+    dw = DepthwiseConv(torch.randn(8, 1, 3, 3, generator=gen), None, 1, 1, "relu6")
+    dw_out = torch.empty(1, 8, 9, 9)
+    run = dw.bind(x, 1, out=dw_out)
+    x.copy_(torch.randn(x.shape, generator=gen))
+    run()
+    ref = torch.nn.functional.conv2d(x, dw.weight, None, 1, 1, 1, 8).clamp(0, 6)
+    assert torch.allclose(dw_out, ref, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="channels"):  # binding checks like a call
+        conv.bind(torch.randn(1, 4, 9, 9), 1, out=out)

@@ -90,6 +90,8 @@ class FusedConv(nn.Module):
             self.torch_conv = (weight, bias, conv.stride, conv.padding, conv.dilation,
                                conv.groups)
         self._out: torch.Tensor | None = None
+        self._bound_key: tuple | None = None  # the buffers self._bound was bound to
+        self._bound: Any = None
         self.ran: set[str] = set()  # the separate epilogue's function, when its calls ran it
 
     @property
@@ -111,12 +113,25 @@ class FusedConv(nn.Module):
         shape = self.kernel.out_shape(tuple(x.shape))
         if self._out is None or tuple(self._out.shape) != shape:
             self._out = torch.empty(shape, dtype=torch.float32)
+        residual = None if residual is None else residual.contiguous()
+        self._call(x, residual)
         if not self.fused_epilogue:  # the depthwise kernel: its activation is fused already
-            y = self.kernel(x, self.threads, out=self._out)
-            return _epilogue(y, residual, self.post_act, self.threads, self.ran)
-        return self.kernel(x, self.threads, out=self._out,
-                           residual=None if residual is None else residual.contiguous(),
-                           act=self.post_act)
+            return _epilogue(self._out, residual, self.post_act, self.threads, self.ran)
+        return self._out
+
+    def _call(self, x: torch.Tensor, residual: torch.Tensor | None) -> None:
+        """The kernel's call into ``_out``: checked and bound the first time these buffers
+        meet (``bind``), then rerun as bound; ~10 us of Python checks per call saved."""
+        key = (x.data_ptr(), x.shape, self._out.data_ptr(),
+               None if residual is None else (residual.data_ptr(), residual.shape))
+        if key == self._bound_key:
+            self._bound()
+        elif self.fused_epilogue:
+            self._bound = self.kernel.bind(x, self.threads, out=self._out, residual=residual,
+                                           act=self.post_act)
+        else:
+            self._bound = self.kernel.bind(x, self.threads, out=self._out)
+        self._bound_key = key
 
 
 class FusedLinear(nn.Module):
