@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import torch
 
-from ._build import kernel_table
+from ._build import constant, kernel_table
 from .api import ACTIVATIONS, ISAS, _check_tensor, _check_threads, _lib, _resolve_isa
 
 _ERRLEN = 256
@@ -30,8 +30,10 @@ class DepthwiseConv:
                 raise ValueError(f"bias has {bias.shape[0]} entries, weight {weight.shape[0]}")
         if act not in ACTIVATIONS:
             raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
-        if stride < 1 or padding < 0:
-            raise ValueError(f"stride {stride} must be >= 1 and padding {padding} >= 0")
+        max_stride, max_padding = constant("SB_MAX_STRIDE"), constant("SB_MAX_PADDING")
+        if not (1 <= stride <= max_stride and 0 <= padding <= max_padding):
+            raise ValueError(f"stride {stride} must be in 1..{max_stride} and padding "
+                             f"{padding} in 0..{max_padding}")
         self.weight = weight.detach().contiguous().clone()
         self.bias = None if bias is None else bias.detach().contiguous().clone()
         self.stride, self.padding, self.act = stride, padding, act

@@ -53,6 +53,12 @@ def test_depthwise_kernel_equals_torch_on_generated_shapes(isa: str, count: int 
         checked += 1
 
 
+@pytest.mark.parametrize("stride, padding", [(0, 1), (65, 1), (1, -1), (1, 65)])
+def test_depthwise_refuses_strides_and_paddings_out_of_range_when_built(stride, padding):
+    with pytest.raises(ValueError, match=r"stride .* must be in 1\.\.64 and padding .* 0\.\.64"):
+        DepthwiseConv(torch.randn(4, 1, 3, 3), None, stride, padding, "none")
+
+
 def test_depthwise_c_validates_its_arguments():
     from kernels_c.api import _lib
 
@@ -68,6 +74,9 @@ def test_depthwise_c_validates_its_arguments():
     assert b"smaller than the kernel" in ffi.string(err)
     assert lib.sb_depthwise_conv2d(p, p, ffi.NULL, p, 1, 1, 4, 4, 3, 3, 0, 1, 0, 1,
                                    isa, err, 128) == lib.SB_EINVAL
+    assert lib.sb_depthwise_conv2d(p, p, ffi.NULL, p, 1, 1, 4, 4, 3, 3, 65, 1, 0, 1,
+                                   isa, err, 128) == lib.SB_EINVAL
+    assert b"stride must be <= 64" in ffi.string(err)
     assert lib.sb_depthwise_conv2d(p, p, ffi.NULL, p, 1, 1, 4, 4, 3, 3, 1, 1, 0, 1,
                                    lib.SB_ISAS, err, 128) == lib.SB_EISA
     assert b"isa" in ffi.string(err)
