@@ -186,6 +186,23 @@ class PreparedConv:
         ``out``: a preallocated contiguous output to write (and return) instead of a new one;
         ``residual`` (shaped like the output) and ``act`` ('none', 'relu', 'relu6'): the
         fused epilogue ``act(conv(x) + residual)``, applied in the kernel's last write."""
+        y, run = self._checked_call(x, threads, layout, out, residual, act)
+        run()
+        return y
+
+    def bind(self, x: torch.Tensor, threads: int, *, out: torch.Tensor,
+             residual: torch.Tensor | None = None, act: str = "none") -> Callable[[], None]:
+        """This call, checked and run once, as a function that reruns it on whatever the
+        same tensors' memory holds then (the compiled model's fixed buffers): the checks and
+        argument conversions are not repeated; the C side still checks every call."""
+        _, run = self._checked_call(x, threads, "auto", out, residual, act)
+        run()
+        return run
+
+    def _checked_call(self, x: torch.Tensor, threads: int, layout: str,
+                      out: torch.Tensor | None, residual: torch.Tensor | None,
+                      act: str) -> tuple[torch.Tensor, Callable[[], None]]:
+        """The output and the C call that fills it, after every check of the arguments."""
         _check_tensor(x, "input x", 4)
         _check_threads(threads)
         if not x.is_contiguous():
@@ -209,21 +226,8 @@ class PreparedConv:
         act_code = _epilogue_code(shape, residual, act, out)
         y = torch.empty(shape, dtype=torch.float32) if out is None else out
         if x.shape[0] == 0:  # an empty batch: an empty result, as torch gives
-            return y
-        self._bound_call(x, y, residual, act_code, threads, LAYOUTS[layout])()
-        return y
-
-    def bind(self, x: torch.Tensor, threads: int, *, out: torch.Tensor,
-             residual: torch.Tensor | None = None, act: str = "none") -> Callable[[], None]:
-        """This call, checked and run once, as a function that reruns it on whatever the
-        same tensors' memory holds then (the compiled model's fixed buffers): the checks and
-        argument conversions are not repeated; the C side still checks every call."""
-        self(x, threads, out=out, residual=residual, act=act)
-        if x.shape[0] == 0:
-            return lambda: None
-        return self._bound_call(x, out, residual, _epilogue_code(tuple(out.shape), residual,
-                                                                  act, out), threads,
-                                LAYOUTS["auto"])
+            return y, lambda: None
+        return y, self._bound_call(x, y, residual, act_code, threads, LAYOUTS[layout])
 
     def _bound_call(self, x: torch.Tensor, y: torch.Tensor, residual: torch.Tensor | None,
                     act_code: int, threads: int, layout: int) -> Callable[[], None]:

@@ -50,6 +50,20 @@ class DepthwiseConv:
 
     def __call__(self, x: torch.Tensor, threads: int = 1, *,
                  out: torch.Tensor | None = None) -> torch.Tensor:
+        y, run = self._checked_call(x, threads, out)
+        run()
+        return y
+
+    def bind(self, x: torch.Tensor, threads: int, *, out: torch.Tensor) -> Callable[[], None]:
+        """This call, checked and run once, as a function that reruns it on the same
+        tensors' memory (the compiled model's fixed buffers) without the checks."""
+        _, run = self._checked_call(x, threads, out)
+        run()
+        return run
+
+    def _checked_call(self, x: torch.Tensor, threads: int, out: torch.Tensor | None
+                      ) -> tuple[torch.Tensor, Callable[[], None]]:
+        """The output and the C call that fills it, after every check of the arguments."""
         _check_tensor(x, "input x", 4)
         _check_threads(threads)
         if not x.is_contiguous() or x.shape[1] != self.weight.shape[0]:
@@ -60,14 +74,7 @@ class DepthwiseConv:
                                 or out.dtype != torch.float32):
             raise ValueError(f"out must be a contiguous float32 {shape} tensor")
         y = torch.empty(shape, dtype=torch.float32) if out is None else out
-        self._bound_call(x, y, threads)()
-        return y
-
-    def bind(self, x: torch.Tensor, threads: int, *, out: torch.Tensor) -> Callable[[], None]:
-        """This call, checked and run once, as a function that reruns it on the same
-        tensors' memory (the compiled model's fixed buffers) without the checks."""
-        self(x, threads, out=out)
-        return self._bound_call(x, out, threads)
+        return y, self._bound_call(x, y, threads)
 
     def _bound_call(self, x: torch.Tensor, y: torch.Tensor, threads: int) -> Callable[[], None]:
         ffi, lib = _lib()

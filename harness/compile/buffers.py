@@ -50,9 +50,9 @@ def share_buffers(gm: fx.GraphModule) -> int:
     order = {node: i for i, node in enumerate(gm.graph.nodes)}
     last_read = {node: order[node] for node in planned}
     for node in gm.graph.nodes:
+        reads = len(order) if node.op == "output" else order[node]  # returned: alive forever
         for source in node.all_input_nodes:
             for owner in owners[source]:
-                reads = len(order) if node.op == "output" else order[node]
                 last_read[owner] = max(last_read[owner], reads)
     slots: list[_Slot] = []
     for node in planned:

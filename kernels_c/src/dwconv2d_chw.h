@@ -3,8 +3,9 @@
  * CHW float32 with the bias and the activation fused (depthwise.c drives it).
  *
  * The plane is first staged, zero-padded and split by column phase, into the caller's
- * scratch (zeroed by the caller before its first plane of this geometry): padded row r (input row r - pad), phase p < min(s, Kw) holds L floats, element t being input
- * column t * s + p - pad (0 outside the image).  An output column j then reads tap (dh, dw)
+ * scratch (zeroed by the caller before its first plane of this geometry): padded row r
+ * (input row r - pad), phase p < min(s, Kw) holds L floats, element t being input column
+ * t * s + p - pad (0 outside the image).  An output column j then reads tap (dh, dw)
  * at staged row i * s + dh, phase dw % s, element j + dw / s: contiguous for every stride,
  * with no bounds checks left in the loop.  Each output row is computed NV vectors of
  * columns at a time, its accumulators in registers across all Kh x Kw taps, and written
@@ -15,9 +16,10 @@
 #include "dwconv.h"
 
 #define DW_NV_MAX 4 /* widest tile: vectors of columns per accumulator set */
-_Static_assert(DW_NV_MAX == 4 && SB_DW_TILE % (DW_NV_MAX * VW) == 0, "a staged row must hold whole tiles");
+_Static_assert(DW_NV_MAX == 4 && SB_DW_TILE % (DW_NV_MAX * VW) == 0,
+               "the variants below are 1, 2 and 4 vectors; a staged row holds whole tiles");
 
-/* first t of [0, len) with 0 <= t * s + p - pad, clamped to len */
+/* the first t >= 0 with t * s + col0 >= 0, clamped to len */
 SB_ALWAYS int64_t SB_FN(dw_first)(int64_t col0, int s, int64_t len)
 {
     const int64_t t = col0 >= 0 ? 0 : (-col0 + s - 1) / s;
