@@ -8,8 +8,10 @@ of the forward pass (forward hooks around each fused conv, linear and pooling mo
 ``linear``, ``maxpool`` ...): the milliseconds per pass, the share of the pass, GFLOP/s on
 the non-zero work and that as a share of the machine's measured fp32 peak
 (``kernels_c.peak_gflops``); ``glue`` is what the pass spends outside the parts (fx code,
-Python calls, tensor views). The pass is also timed without hooks (``total``), so the
-hooks' own cost shows as the difference. The CPU is shared: shares within one run, not
+Python calls, tensor views). The parts are timed in the fx forward, whose modules' hooks
+fire; ``total`` is the pass as ``CompiledModel`` runs it (the replay of its kernel calls,
+harness/compile/replay.py), so the fx forward's glue and the hooks' own cost show as the
+difference between ``hooked_ms`` and ``total``. The CPU is shared: shares within one run, not
 absolute figures, are what this tells. docs/MEASURING.md §profiling-a-whole-model.
 """
 
@@ -113,6 +115,13 @@ def _timed(fn: Any, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
+def _fx_forward(compiled: Any, x: torch.Tensor) -> None:
+    """One pass through the fx module, whose parts' forward hooks fire (a replay's calls
+    bypass them)."""
+    with torch.inference_mode():
+        compiled.module(x)
+
+
 def profile_model(name: str, level: Any, threads: int, repeats: int,
                   peak: float) -> list[dict[str, Any]]:
     """Rows (one per kind of part, then glue and total) of model ``name`` at ``level``."""
@@ -136,7 +145,7 @@ def profile_model(name: str, level: Any, threads: int, repeats: int,
     times = PartTimes()
     handles = [h for m in compiled.module.modules()
                if isinstance(m, FusedConv | FusedLinear | CPool) for h in times.hook(m)]
-    hooked = _timed(run, repeats)
+    hooked = _timed(lambda: _fx_forward(compiled, case.x), repeats)
     for handle in handles:
         handle.remove()
     rows = []

@@ -12,9 +12,9 @@ convs no kernel of ours takes (grouped, non-square, dilated) run as torch convs 
 same fused epilogue; max and global average pooling run on our C
 pooling; pruned linear layers (VGG's fully connected layers) run on our kernels as 1x1
 convs, dense ones (the classifier) on torch's GEMM (``FusedLinear``); flatten / dropout stay
-torch. The result is one ``nn.Module``
-forward (fx-generated code).
-The returned output lives in a reused buffer when the model ends with a conv.
+torch. The result is one ``nn.Module`` forward (fx-generated code); once the buffers are
+fixed, ``CompiledModel`` runs that pass as one flat list of kernel calls (``replay.py``)
+for inputs of the captured shape, and returns a new tensor either way.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from harness.compile.fuse import (
     fuse_epilogues,
     replace_pooling,
 )
+from harness.compile.replay import Replay, capture
 
 
 def _square(conv: nn.Conv2d) -> bool:
@@ -93,6 +94,7 @@ class FusedConv(nn.Module):
         self._bound_key: tuple | None = None  # the buffers self._bound was bound to
         self._bound: Any = None
         self.ran: set[str] = set()  # the separate epilogue's function, when its calls ran it
+        self.replay_call: Any = None  # the last forward's call, rerunnable (replay.py)
 
     @property
     def functions(self) -> set[str]:
@@ -106,6 +108,8 @@ class FusedConv(nn.Module):
         return getattr(self.kernel, "layout", None)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        self.replay_call = None
+        given_x, given_residual = x, residual
         x = x.contiguous()
         if self.kernel is None:
             y = F.conv2d(x, *self.torch_conv).contiguous()
@@ -115,6 +119,11 @@ class FusedConv(nn.Module):
             self._out = torch.empty(shape, dtype=torch.float32)
         residual = None if residual is None else residual.contiguous()
         self._call(x, residual)
+        # rerunnable on the same memory when no contiguous() copy was made and no separate
+        # epilogue is left (the depthwise kernel fuses its activation, not a residual)
+        if (x is given_x and residual is given_residual
+                and (self.fused_epilogue or residual is None)):
+            self.replay_call = self._bound
         if not self.fused_epilogue:  # the depthwise kernel: its activation is fused already
             return _epilogue(self._out, residual, self.post_act, self.threads, self.ran)
         return self._out
@@ -157,6 +166,7 @@ class FusedLinear(nn.Module):
             self.isa = self.kernel.isa
         self._out: torch.Tensor | None = None
         self.ran: set[str] = set()  # the C epilogue, when a torch GEMM's output needed it
+        self.replay_call: Any = None  # the last forward's call, rerunnable (replay.py)
 
     @property
     def functions(self) -> set[str]:
@@ -168,16 +178,34 @@ class FusedLinear(nn.Module):
         return getattr(self.kernel, "layout", None)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        if self.kernel is None:
-            y = F.linear(x, *self.torch_linear).contiguous()
-            return _epilogue(y, residual, self.act, self.threads, self.ran)
+        self.replay_call = None
         n, features = x.shape
-        shape = (n, self.kernel.packed.cout, 1, 1)
+        if self.kernel is None:  # torch's GEMM, into a buffer kept between calls
+            shape = (n, self.torch_linear[0].shape[0])
+        else:
+            shape = (n, self.kernel.packed.cout, 1, 1)
         if self._out is None or tuple(self._out.shape) != shape:
             self._out = torch.empty(shape, dtype=torch.float32)
-        res = None if residual is None else residual.contiguous().view(shape)
-        return self.kernel(x.contiguous().view(n, features, 1, 1), self.threads, out=self._out,
-                           residual=res, act=self.act).view(n, -1)
+        fixed = x.is_contiguous() and (residual is None or residual.is_contiguous())
+        x, residual = x.contiguous(), None if residual is None else residual.contiguous()
+        if self.kernel is None:
+            call = functools.partial(self._torch_gemm, x, residual)
+            call()
+        else:
+            call = self.kernel.bind(x.view(n, features, 1, 1), self.threads, out=self._out,
+                                    residual=None if residual is None else residual.view(shape),
+                                    act=self.act)
+        if fixed:
+            self.replay_call = call
+        return self._out.view(n, -1)
+
+    def _torch_gemm(self, x: torch.Tensor, residual: torch.Tensor | None) -> None:
+        weight, bias = self.torch_linear
+        if bias is None:
+            torch.mm(x, weight.t(), out=self._out)
+        else:
+            torch.addmm(bias, x, weight.t(), out=self._out)
+        _epilogue(self._out, residual, self.act, self.threads, self.ran)
 
 
 class CPool(nn.Module):
@@ -194,6 +222,7 @@ class CPool(nn.Module):
         self.functions = {pool.MAX_POOL if kind == "max" else pool.GLOBAL_AVG_POOL}
         self.layout = None
         self._out: torch.Tensor | None = None
+        self.replay_call: Any = None  # the last forward's call, rerunnable (replay.py)
 
     def _shape(self, x: torch.Tensor) -> tuple[int, int, int, int]:
         n, c, h, w = x.shape
@@ -206,7 +235,20 @@ class CPool(nn.Module):
         shape = self._shape(x)
         if self._out is None or tuple(self._out.shape) != shape:
             self._out = torch.empty(shape, dtype=torch.float32)
-        return self.run(x.contiguous(), threads=self.threads, out=self._out)
+        call = functools.partial(self.run, x.contiguous(), threads=self.threads, out=self._out)
+        self.replay_call = call if x.is_contiguous() else None
+        return call()
+
+
+def _fresh(out: Any) -> Any:
+    """``out`` with every tensor in it copied out of the reused buffers."""
+    if isinstance(out, tuple | list):
+        return type(out)(_fresh(v) for v in out)
+    return out.clone() if isinstance(out, torch.Tensor) else out
+
+
+PARTS = (FusedConv, FusedLinear, CPool)
+"""The modules of a compiled graph that run a kernel call of ours (or torch's GEMM)."""
 
 
 class CompiledModel:
@@ -219,9 +261,10 @@ class CompiledModel:
         self.module, self.note = module, note
         self.isa = ",".join(sorted({m.isa for m in module.modules()
                                     if isinstance(m, FusedConv | FusedLinear)}))
+        self.replay: Replay | None = None  # the pass as one list of calls, for one shape
 
     def _parts(self) -> list[nn.Module]:
-        return [m for m in self.module.modules() if isinstance(m, FusedConv | FusedLinear | CPool)]
+        return [m for m in self.module.modules() if isinstance(m, PARTS)]
 
     @property
     def kernel_function(self) -> str | None:
@@ -233,9 +276,25 @@ class CompiledModel:
         """The stagings its sparse kernels ran (a sorted comma list)."""
         return joined(part.layout for part in self._parts())
 
+    def capture(self, example: torch.Tensor) -> str:
+        """Record the pass for ``example``'s shape as a replay (``replay.capture``); returns
+        what the note says about it."""
+        self.replay, reason = capture(self.module, example, PARTS)
+        if self.replay is None:
+            return f"forward in fx ({reason})"
+        return f"forward replayed as {len(self.replay.calls)} kernel calls"
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """The output for ``x``, a new tensor. An input of the captured shape runs the
+        replay; any other shape runs the fx forward (which reallocates the buffers for it)
+        and is captured in turn."""
         with torch.inference_mode():
-            return self.module(x)
+            if self.replay is not None and x.shape == self.replay.shape:
+                return self.replay(x)
+            out = _fresh(self.module(x))
+        if self.replay is not None:  # the buffers it pointed into may be gone
+            self.capture(x)
+        return out
 
 
 def compile_model(model: nn.Module, example: torch.Tensor, *, threads: int,
@@ -261,4 +320,5 @@ def compile_model(model: nn.Module, example: torch.Tensor, *, threads: int,
     compiled(example)  # allocates every buffer for this shape
     parts = sum(getattr(m, "_out", None) is not None for m in gm.modules())
     compiled.note += f"; {parts} output buffers in {share_buffers(gm)} shared storages"
+    compiled.note += f"; {compiled.capture(example)}"
     return compiled
