@@ -170,7 +170,9 @@ class FusedLinear(nn.Module):
 
     @property
     def functions(self) -> set[str]:
-        gemm = "torch.nn.functional.linear" if self.kernel is None else self.kernel.kernel_function
+        if self.kernel is not None:
+            return {self.kernel.kernel_function, *self.ran}
+        gemm = "torch.mm" if self.torch_linear[1] is None else "torch.addmm"
         return {gemm, *self.ran}
 
     @property
