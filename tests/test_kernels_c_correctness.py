@@ -133,6 +133,22 @@ def test_matches_torch_on_generated_shapes(name: str) -> None:
     assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
 
 
+@pytest.mark.parametrize("name, params", [
+    ("dense", {}), ("block", {"n": 16, "sparsity": 0.75}), ("block", {"n": 6, "sparsity": 0.9,
+                                                                     "balance": "global"}),
+    ("filter", {"sparsity": 0.5}), ("unstructured", {"sparsity": 0.9}), ("cs", {"k": 4})])
+def test_pixel_split_matches_torch(name: str, params: dict[str, Any]) -> None:
+    """1x1 layers on maps of at least 3 pixel units per thread (splits_pixels): every
+    thread takes a run of whole tiles, the last one the tail too."""
+    gen = torch.Generator().manual_seed(99)
+    shapes = [(64, 48, 30, 31, 2, 2), (32, 96, 56, 56, 1, 2), (16, 48, 40, 41, 1, 3)]
+    failures = []
+    for cin, cout, h, w, batch, threads in shapes:
+        case = Case(params, cout, cin, 1, 1, 0, batch, h, w, True, threads, False, True, "relu")
+        failures += run_case(name, case, gen)
+    assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
+
+
 def test_rearranged_block_matches_torch_on_generated_shapes() -> None:
     """block(rearrange=true): permuted block-rows, each row stored to its own channel."""
     gen = torch.Generator().manual_seed(4321)

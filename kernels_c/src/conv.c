@@ -26,7 +26,8 @@
  * Threads: one OpenMP team per call with exactly `threads` threads.  Staging is split by
  * channel / row; the SpMM by output row units: evenly for balanced patterns, by stored
  * values (row pointer prefix) for unstructured and global-block weights -- except the
- * ELL16 formats on maps of at least 3 tiles per thread, split by pixel tiles.
+ * ELL16 formats and the panel 1x1 (direct) layers on maps of at least 3 tiles per thread,
+ * split by pixel tiles (splits_pixels).
  */
 #include <immintrin.h>
 #include <omp.h>
@@ -376,12 +377,16 @@ static void split_units(const sb_packed *p, int tid, int nt, int *u0, int *u1)
     *u1 = tid == nt - 1 ? units : bounds[1];
 }
 
-/* ELL16 kernels copy each activation tile they read: with a row split every thread would
- * copy every tile, so wide maps split pixels instead (whole tiles, all rows). */
+/* ELL16 kernels copy each activation tile they read, and the panel kernel each 1x1 tile
+ * (panel_stage): with a row split every thread would copy every tile, so wide maps split
+ * pixels instead (whole tiles, all rows).  Panel 1x1 layers at 56x56 and 28x28, 2 threads,
+ * interleaved A/B in one process: dense 1.11-1.30x, block 1x16 93.75 % 1.37-1.63x; block
+ * 75 % 0.78-2.2x (256->64 slower: with all rows a thread chunks and copies, with half it
+ * did not, panel_reuses).  3x3 layers keep the row split (dense 128->128 at 28x28: 0.92x). */
 static int splits_pixels(const sb_packed *p, const staging *s, int threads)
 {
-    return FAMILY_OF[p->fmt] == SB_FAMILY_ELL16 && threads > 1 &&
-           s->nq / SB_PIXEL_SPLIT >= SB_PIXEL_SPLIT_MIN_UNITS * threads;
+    return (FAMILY_OF[p->fmt] == SB_FAMILY_ELL16 || s->layout == SB_LAYOUT_DIRECT) &&
+           threads > 1 && s->nq / SB_PIXEL_SPLIT >= SB_PIXEL_SPLIT_MIN_UNITS * threads;
 }
 
 typedef struct work { int u0, u1; int64_t q0, q1; } work; /* rows [u0, u1) x pixels [q0, q1) */
