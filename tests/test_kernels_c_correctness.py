@@ -149,6 +149,19 @@ def test_pixel_split_matches_torch(name: str, params: dict[str, Any]) -> None:
     assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
 
 
+@pytest.mark.parametrize("name, params", [
+    ("dense", {}), ("block", {"n": 2, "sparsity": 0.25}), ("filter", {"sparsity": 0.1})])
+def test_chunked_1x1_panel_matches_torch(name: str, params: dict[str, Any]) -> None:
+    """1x1 panel layers whose rows are reused enough to chunk the input channels and copy
+    each chunk (panel_reuses): several chunks, a partial last one, a tail tile."""
+    gen = torch.Generator().manual_seed(7)
+    failures = []
+    for cin, threads in ((300, 1), (520, 2)):
+        case = Case(params, 96, cin, 1, 1, 0, 1, 20, 21, True, threads, False, True, "relu6")
+        failures += run_case(name, case, gen)
+    assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
+
+
 def test_rearranged_block_matches_torch_on_generated_shapes() -> None:
     """block(rearrange=true): permuted block-rows, each row stored to its own channel."""
     gen = torch.Generator().manual_seed(4321)

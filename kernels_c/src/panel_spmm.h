@@ -18,7 +18,7 @@
 #define SB_PANEL_CHUNK_BYTES 32768 /* activation bytes of one tile's input-channel chunk */
 #endif
 #define SB_PANEL_CHUNK_MIN 8       /* fewest input channels per chunk */
-#define SB_PANEL_MIN_REUSE 16      /* stored rows per input channel to chunk and copy */
+#define SB_PANEL_MIN_REUSE 64      /* stored rows per input channel to chunk and copy (1x1) */
 
 SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const int first,
                                const int last, const int tiled, int c0, const int32_t *cidx,
@@ -141,10 +141,10 @@ SB_ALWAYS void SB_FN(panel_prefetch)(const sb_packed *p, int b0, int blocks)
 }
 
 /* One pixel tile [0, n) (B, C already offset) of block-rows [u0, u1), input channels in
- * chunks of kc (panel_chunk; one chunk when rows are reused too little, panel_reuses):
- * every block-row runs over one chunk's activation rows before the next chunk is read, so
- * the rows stay in L1 instead of being streamed from L2 once per block-row (T not NULL,
- * 1x1 only: from the chunk's copy in T, panel_stage).  Partial sums go through C between
+ * chunks of kc: with T (1x1 weights reused enough, panel_reuses) every block-row runs over
+ * one chunk's activation rows, copied into T (panel_stage), before the next chunk is read,
+ * so the rows stay in L1 instead of being streamed from L2 once per block-row; without T
+ * one chunk of every channel, its rows read in place.  Partial sums go through C between
  * chunks; cidx rises within a block-row (sb_validate), so one cursor per block-row finds
  * each chunk's blocks. */
 SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const sb_packed *p, int u0,
@@ -191,25 +191,26 @@ SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const sb_packed *
     }
 }
 
-/* Input channels per chunk: SB_PANEL_CHUNK_BYTES of a tile's activation rows, taps
- * counted as distinct rows (a 3x3 tap set reads ~3 rows of a plane, not 9: an overcount
- * that only shortens the chunk). */
-SB_ALWAYS int SB_FN(panel_chunk)(const sb_packed *p)
+/* Input channels per chunk: SB_PANEL_CHUNK_BYTES of a tile's activation rows (1x1). */
+SB_ALWAYS int SB_FN(panel_chunk)(void)
 {
-    const int per = p->kh * p->kw * PANEL_NT * (int)sizeof(float);
-    const int kc = SB_PANEL_CHUNK_BYTES / per;
+    const int kc = SB_PANEL_CHUNK_BYTES / (PANEL_NT * (int)sizeof(float));
     return kc < SB_PANEL_CHUNK_MIN ? SB_PANEL_CHUNK_MIN : kc;
 }
 
-/* Chunk the input channels (and copy 1x1 tile rows, panel_stage) only when each activation
- * row feeds enough stored rows of block-rows [u0, u1): a dense 64-channel layer reuses a
- * row 64 times, a 1x16 block weight at 93.75 % 4 times -- there a block-row has a few
- * blocks per chunk, and the partial sums' trips through C and the copy would cost a
- * quarter of the FMAs. */
-SB_ALWAYS int SB_FN(panel_reuses)(const sb_packed *p, int u0, int u1)
+/* Chunk the input channels and copy the tile rows (panel_stage) only for a 1x1 weight
+ * whose activation rows each feed at least SB_PANEL_MIN_REUSE stored rows of block-rows
+ * [u0, u1), on more than one pixel tile.  Below that the copy and the partial sums' trips
+ * through C between chunks cost more than reading B's rows from L2 in place, and a 3x3
+ * layer (its tap rows read in place from the staged planes) never gains: Zen 5, 1 thread,
+ * interleaved A/B against chunking at >= 16 rows for every kernel size: 3x3 dense
+ * 1.05-1.06x, block 1x16 75 % 1.15-1.25x; 1x1 block 75 % at 64-128 rows per channel
+ * 1.15-1.41x, filter 75 % 1.18x; dense 1x1 at >= 256 rows keeps its chunks (unchunked
+ * 0.86-0.92x). */
+SB_ALWAYS int SB_FN(panel_reuses)(const sb_packed *p, int u0, int u1, int nq)
 {
     const int64_t rows = (int64_t)(p->rowptr[u1] - p->rowptr[u0]) * p->bh;
-    return rows >= (int64_t)SB_PANEL_MIN_REUSE * p->cin;
+    return p->kh * p->kw == 1 && nq > PANEL_NT && rows >= (int64_t)SB_PANEL_MIN_REUSE * p->cin;
 }
 
 void SB_TILE_FN(f32_spmm_panel_, PANEL_RB, PANEL_NV)(const sb_packed *p, int u0, int u1,
@@ -225,13 +226,12 @@ void SB_TILE_FN(f32_spmm_panel_, PANEL_RB, PANEL_NV)(const sb_packed *p, int u0,
      * prefetcher meets cold: unchunked, the weights stream in order.  ResNet-50's 7x7 layers
      * with weights fresh from DRAM (caches flushed, interleaved A/B, 1 thread): 0.82-0.93x
      * the time; the compiled dense model 1.02-1.04x, block 1x16 75 % 1.07x faster. */
-    const int reuses = SB_FN(panel_reuses)(p, u0, u1) && nq > PANEL_NT;
-    const int kc = reuses ? SB_FN(panel_chunk)(p) : p->cin;
+    const int chunks = SB_FN(panel_reuses)(p, u0, u1, nq);
+    const int kc = chunks ? SB_FN(panel_chunk)() : p->cin;
     int32_t cursor[u1 - u0 > 0 ? u1 - u0 : 1];
-    /* the 1x1 chunk copy (panel_stage), 64-byte aligned; NULL: read B's rows in place */
-    const int copies = reuses && p->kh * p->kw == 1;
-    float raw[(copies ? kc : 1) * PANEL_NT + 16];
-    float *T = copies ? (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63) : 0;
+    /* the chunk copy (panel_stage), 64-byte aligned; NULL: read B's rows in place */
+    float raw[(chunks ? kc : 1) * PANEL_NT + 16];
+    float *T = chunks ? (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63) : 0;
     int q0 = 0;
     for (; nq - q0 >= PANEL_NT; q0 += PANEL_NT)
         SB_FN(panel_tile)(PANEL_NV, 1, p, u0, u1, B + q0, off, PANEL_NT, C + q0, ldc, bias,
