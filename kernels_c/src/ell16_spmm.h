@@ -167,6 +167,30 @@ SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int nv, const int full,
     }
 }
 
+/* Each tile shape as a function of its own: inlined into one walk, the nine shapes made a
+ * function so large that GCC kept the tail loops' pointers in vector registers and their
+ * bound on the stack. */
+#define SB_ELL16_SHAPE(CSR, NVC, FULL) SB_ELL16_SHAPE2(CSR, NVC, FULL)
+#define SB_ELL16_SHAPE2(CSR, NVC, FULL)                                                        \
+    static __attribute__((noinline)) void SB_FN(ell16_tile_##CSR##_##NVC##_##FULL)(           \
+        const sb_packed *p, int u0, int u1, const float *B, const int32_t *off, int q0, int n, \
+        float *C, int64_t ldc, const float *bias, const float *R, int32_t act, float *T)      \
+    {                                                                                          \
+        SB_FN(ell16_tile)(CSR, NVC, FULL, p, u0, u1, B, off, q0, n, C, ldc, bias, R, act, T);  \
+    }
+#if NV_WIDE == 8
+#define SB_ELL16_WIDE_TAILS(CSR)                                                               \
+    SB_ELL16_SHAPE(CSR, 5, 0) SB_ELL16_SHAPE(CSR, 6, 0) SB_ELL16_SHAPE(CSR, 7, 0)              \
+    SB_ELL16_SHAPE(CSR, 8, 0)
+#else
+#define SB_ELL16_WIDE_TAILS(CSR)
+#endif
+#define SB_ELL16_SHAPES(CSR)                                                                   \
+    SB_ELL16_SHAPE(CSR, 1, 0) SB_ELL16_SHAPE(CSR, 2, 0) SB_ELL16_SHAPE(CSR, 3, 0)              \
+    SB_ELL16_SHAPE(CSR, 4, 0) SB_ELL16_WIDE_TAILS(CSR) SB_ELL16_SHAPE(CSR, NV_WIDE, 1)
+SB_ELL16_SHAPES(0)
+SB_ELL16_SHAPES(1)
+
 SB_ALWAYS void SB_FN(ell16_walk)(const int csr, const sb_packed *p, int u0, int u1,
                                  const float *B, const int32_t *off, int nq, float *C,
                                  int64_t ldc, const float *bias, const float *R, int32_t act)
@@ -175,11 +199,15 @@ SB_ALWAYS void SB_FN(ell16_walk)(const int csr, const sb_packed *p, int u0, int 
     float raw[p->kb * TS + 16];
     float *T = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
     int q0 = 0;
-    for (; nq - q0 >= TS; q0 += TS) SB_FN(ell16_tile)(csr, NV_WIDE, 1, p, u0, u1, B, off, q0, TS, C, ldc, bias, R, act, T);
+#define SB_ELL16_RUN(NVC, FULL, N) SB_ELL16_RUN2(NVC, FULL, N)
+#define SB_ELL16_RUN2(NVC, FULL, N)                                                            \
+    (csr ? SB_FN(ell16_tile_1_##NVC##_##FULL) : SB_FN(ell16_tile_0_##NVC##_##FULL))(            \
+        p, u0, u1, B, off, q0, N, C, ldc, bias, R, act, T)
+    for (; nq - q0 >= TS; q0 += TS) SB_ELL16_RUN(NV_WIDE, 1, TS);
     const int rem = nq - q0;
 #define SB_ELL16_TAIL(NVC)                                                                   \
     case NVC:                                                                                \
-        SB_FN(ell16_tile)(csr, NVC, 0, p, u0, u1, B, off, q0, rem, C, ldc, bias, R, act, T); \
+        SB_ELL16_RUN(NVC, 0, rem);                                                           \
         break;
     switch ((rem + VW - 1) / VW) {
         SB_ELL16_TAIL(1) SB_ELL16_TAIL(2) SB_ELL16_TAIL(3) SB_ELL16_TAIL(4)
