@@ -213,6 +213,27 @@ SB_ALWAYS int SB_FN(panel_reuses)(const sb_packed *p, int u0, int u1, int nq)
     return p->kh * p->kw == 1 && nq > PANEL_NT && rows >= (int64_t)SB_PANEL_MIN_REUSE * p->cin;
 }
 
+/* Each tile shape as a function of its own (as in ell16_spmm.h): inlined into one entry,
+ * the five shapes' register allocation is shared and their loops spill. */
+#define SB_PANEL_SHAPE(NVC, FULL) SB_PANEL_SHAPE2(NVC, FULL)
+#define SB_PANEL_SHAPE2(NVC, FULL)                                                             \
+    static __attribute__((noinline)) void SB_FN(panel_tile_##NVC##_##FULL)(                   \
+        const sb_packed *p, int u0, int u1, const float *B, const int32_t *off, int n,        \
+        float *C, int64_t ldc, const float *bias, const float *R, int32_t act, int kc,        \
+        int32_t *cursor, float *T)                                                            \
+    {                                                                                          \
+        SB_FN(panel_tile)(NVC, FULL, p, u0, u1, B, off, n, C, ldc, bias, R, act, kc, cursor, T); \
+    }
+SB_PANEL_SHAPE(1, 0)
+#if PANEL_NV >= 2
+SB_PANEL_SHAPE(2, 0)
+#endif
+#if PANEL_NV >= 4
+SB_PANEL_SHAPE(3, 0)
+SB_PANEL_SHAPE(4, 0)
+#endif
+SB_PANEL_SHAPE(PANEL_NV, 1)
+
 void SB_TILE_FN(f32_spmm_panel_, PANEL_RB, PANEL_NV)(const sb_packed *p, int u0, int u1,
                                                      const float *B, const int32_t *off,
                                                      int64_t ldb, int nq, float *C,
@@ -233,16 +254,24 @@ void SB_TILE_FN(f32_spmm_panel_, PANEL_RB, PANEL_NV)(const sb_packed *p, int u0,
     float raw[(chunks ? kc : 1) * PANEL_NT + 16];
     float *T = chunks ? (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63) : 0;
     int q0 = 0;
-    for (; nq - q0 >= PANEL_NT; q0 += PANEL_NT)
-        SB_FN(panel_tile)(PANEL_NV, 1, p, u0, u1, B + q0, off, PANEL_NT, C + q0, ldc, bias,
-                          R ? R + q0 : 0, act, kc, cursor, T);
+#define SB_PANEL_RUN(NVC, FULL, N) SB_PANEL_RUN2(NVC, FULL, N)
+#define SB_PANEL_RUN2(NVC, FULL, N)                                                          \
+    SB_FN(panel_tile_##NVC##_##FULL)(p, u0, u1, B + q0, off, N, C + q0, ldc, bias,           \
+                                     R ? R + q0 : 0, act, kc, cursor, T)
+    for (; nq - q0 >= PANEL_NT; q0 += PANEL_NT) SB_PANEL_RUN(PANEL_NV, 1, PANEL_NT);
     /* tail: just enough vectors for the remaining pixels (49 of a 7x7 map: 4 zmm, not 8) */
-    const int rem = nq - q0, nvt = (rem + VW - 1) / VW;
-#define SB_PANEL_TAIL(NVC)                                                                  \
-    case NVC:                                                                               \
-        SB_FN(panel_tile)(NVC <= PANEL_NV ? NVC : PANEL_NV, 0, p, u0, u1, B + q0, off, rem, \
-                          C + q0, ldc, bias, R ? R + q0 : 0, act, kc, cursor, T);           \
-        break;
-    switch (nvt) { SB_PANEL_TAIL(1) SB_PANEL_TAIL(2) SB_PANEL_TAIL(3) SB_PANEL_TAIL(4) default: break; }
-#undef SB_PANEL_TAIL
+    const int rem = nq - q0;
+    switch ((rem + VW - 1) / VW) {
+    case 1: SB_PANEL_RUN(1, 0, rem); break;
+#if PANEL_NV >= 2
+    case 2: SB_PANEL_RUN(2, 0, rem); break;
+#endif
+#if PANEL_NV >= 4
+    case 3: SB_PANEL_RUN(3, 0, rem); break;
+    case 4: SB_PANEL_RUN(4, 0, rem); break;
+#endif
+    default: break;
+    }
+#undef SB_PANEL_RUN2
+#undef SB_PANEL_RUN
 }
