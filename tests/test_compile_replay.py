@@ -4,6 +4,7 @@ shape, and is refused (the fx forward runs) when a graph node computes in torch.
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -78,3 +79,10 @@ def test_a_torch_op_between_parts_keeps_the_fx_forward():
     assert compiled.note.endswith("forward in fx (mul computes in torch)")
     with torch.inference_mode():
         assert _close(compiled(x), model(x))
+
+
+def test_an_input_the_kernels_refuse_is_not_converted_by_the_replay():
+    _, compiled, x = _compiled()
+    with pytest.raises(ValueError, match="float32"):
+        compiled(x.double())
+    assert compiled.replay is not None  # still there for the next float32 input

@@ -287,11 +287,13 @@ class CompiledModel:
         return f"forward replayed as {len(self.replay.calls)} kernel calls"
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """The output for ``x``, a new tensor. An input of the captured shape runs the
-        replay; any other shape runs the fx forward (which reallocates the buffers for it)
-        and is captured in turn."""
+        """The output for ``x``, a new tensor. A float32 CPU input of the captured shape
+        runs the replay; any other input runs the fx forward, whose checks refuse what the
+        kernels cannot take, and a new shape is captured in turn (the fx forward
+        reallocates the buffers for it)."""
         with torch.inference_mode():
-            if self.replay is not None and x.shape == self.replay.shape:
+            if (self.replay is not None and x.shape == self.replay.shape
+                    and x.dtype == self.replay.input.dtype and x.device.type == "cpu"):
                 return self.replay(x)
             out = _fresh(self.module(x))
         if self.replay is not None:  # the buffers it pointed into may be gone
