@@ -48,9 +48,10 @@ class CaseProfile:
         return 100.0 * self.useful_lanes / self.executed_lanes
 
 
-def fma_loops(so: Path, symbol: str) -> list[Loop]:
-    """The loops of ``symbol`` that contain FMAs."""
-    return [loop for loop in loops.loops(disasm.symbol_instructions(so, symbol)) if loop.fmas]
+def fma_loops(so: Path, kernel: str) -> list[Loop]:
+    """The loops of micro-kernel ``kernel`` (each of its symbols) that contain FMAs."""
+    return [loop for symbol in sorted(disasm.kernel_symbols(so, kernel))
+            for loop in loops.loops(disasm.symbol_instructions(so, symbol)) if loop.fmas]
 
 
 def kernel_loops(found: list[Loop], counts: dict[int, int],
@@ -112,7 +113,8 @@ def profile_case(layer: ConvLayer, pattern: Any, so: Path, *, seed: int = 0) -> 
     return CaseProfile(
         layer=layer, level=pattern.describe(), kernel=ran["kernel"],
         native_kernel=native.kernel_function, instructions=profile.total,
-        phases=phases.split(profile, str(so), code, {ran["kernel"]}, in_loops),
+        phases=phases.split(profile, str(so), code, disasm.kernel_symbols(so, ran["kernel"]),
+                            in_loops),
         useful_lanes=layer.flops(1, case.actual_density) / 2,
         executed_lanes=_executed_lanes(counts, code),
         profiled=loop_bound(hot, full_lanes), native=loop_bound(native_loop, full_lanes),

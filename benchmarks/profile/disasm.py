@@ -91,3 +91,10 @@ def symbol_instructions(so: Path, symbol: str) -> list[Instruction]:
     """The instructions of ``symbol``, in address order."""
     return sorted((i for i in disassemble(so).values() if i.symbol == symbol),
                   key=lambda i: i.addr)
+
+
+def kernel_symbols(so: Path, kernel: str) -> set[str]:
+    """The symbols of micro-kernel ``kernel``: its entry point and the functions of its
+    tile shapes, named ``<kernel>_*`` (kernels_c/src/panel_spmm.h, ell16_spmm.h)."""
+    return {i.symbol for i in disassemble(so).values()
+            if i.symbol == kernel or i.symbol.startswith(f"{kernel}_")}

@@ -167,12 +167,14 @@ SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int nv, const int full,
     }
 }
 
-/* Each tile shape as a function of its own: inlined into one walk, the nine shapes made a
- * function so large that GCC kept the tail loops' pointers in vector registers and their
- * bound on the stack. */
+/* Each tile shape as a function of its own, <kernel>_tile_<csr>_<vectors>_<full> (a
+ * profile counts every symbol named <kernel>_* as the kernel's): inlined into one walk, the
+ * nine shapes made a function so large that GCC kept the tail loops' pointers in vector
+ * registers and their bound on the stack. */
 #define SB_ELL16_SHAPE(CSR, NVC, FULL) SB_ELL16_SHAPE2(CSR, NVC, FULL)
 #define SB_ELL16_SHAPE2(CSR, NVC, FULL)                                                        \
-    static __attribute__((noinline)) void SB_FN(ell16_tile_##CSR##_##NVC##_##FULL)(           \
+    static __attribute__((noinline)) void                                                     \
+    SB_CAT(SB_ELL16_NAME, _tile_##CSR##_##NVC##_##FULL)(                                       \
         const sb_packed *p, int u0, int u1, const float *B, const int32_t *off, int q0, int n, \
         float *C, int64_t ldc, const float *bias, const float *R, int32_t act, float *T)      \
     {                                                                                          \
@@ -201,7 +203,8 @@ SB_ALWAYS void SB_FN(ell16_walk)(const int csr, const sb_packed *p, int u0, int 
     int q0 = 0;
 #define SB_ELL16_RUN(NVC, FULL, N) SB_ELL16_RUN2(NVC, FULL, N)
 #define SB_ELL16_RUN2(NVC, FULL, N)                                                            \
-    (csr ? SB_FN(ell16_tile_1_##NVC##_##FULL) : SB_FN(ell16_tile_0_##NVC##_##FULL))(            \
+    (csr ? SB_CAT(SB_ELL16_NAME, _tile_1_##NVC##_##FULL)                                       \
+         : SB_CAT(SB_ELL16_NAME, _tile_0_##NVC##_##FULL))(                                     \
         p, u0, u1, B, off, q0, N, C, ldc, bias, R, act, T)
     for (; nq - q0 >= TS; q0 += TS) SB_ELL16_RUN(NV_WIDE, 1, TS);
     const int rem = nq - q0;

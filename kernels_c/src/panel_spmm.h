@@ -213,16 +213,19 @@ SB_ALWAYS int SB_FN(panel_reuses)(const sb_packed *p, int u0, int u1, int nq)
     return p->kh * p->kw == 1 && nq > PANEL_NT && rows >= (int64_t)SB_PANEL_MIN_REUSE * p->cin;
 }
 
-/* Each tile shape as a function of its own (as in ell16_spmm.h): inlined into one entry,
- * the five shapes' register allocation is shared and their loops spill. */
+/* Each tile shape as a function of its own, <kernel>_tile_<vectors>_<full> (as in
+ * ell16_spmm.h): inlined into one entry, the five shapes' register allocation is shared
+ * and their loops spill. */
+#define SB_PANEL_NAME SB_TILE_FN(f32_spmm_panel_, PANEL_RB, PANEL_NV)
 #define SB_PANEL_SHAPE(NVC, FULL) SB_PANEL_SHAPE2(NVC, FULL)
-#define SB_PANEL_SHAPE2(NVC, FULL)                                                             \
-    static __attribute__((noinline)) void SB_FN(panel_tile_##NVC##_##FULL)(                   \
-        const sb_packed *p, int u0, int u1, const float *B, const int32_t *off, int n,        \
-        float *C, int64_t ldc, const float *bias, const float *R, int32_t act, int kc,        \
-        int32_t *cursor, float *T)                                                            \
-    {                                                                                          \
-        SB_FN(panel_tile)(NVC, FULL, p, u0, u1, B, off, n, C, ldc, bias, R, act, kc, cursor, T); \
+#define SB_PANEL_SHAPE2(NVC, FULL)                                                            \
+    static __attribute__((noinline)) void SB_CAT(SB_PANEL_NAME, _tile_##NVC##_##FULL)(       \
+        const sb_packed *p, int u0, int u1, const float *B, const int32_t *off, int n,       \
+        float *C, int64_t ldc, const float *bias, const float *R, int32_t act, int kc,       \
+        int32_t *cursor, float *T)                                                           \
+    {                                                                                         \
+        SB_FN(panel_tile)(NVC, FULL, p, u0, u1, B, off, n, C, ldc, bias, R, act, kc, cursor, \
+                          T);                                                                \
     }
 SB_PANEL_SHAPE(1, 0)
 #if PANEL_NV >= 2
@@ -234,11 +237,9 @@ SB_PANEL_SHAPE(4, 0)
 #endif
 SB_PANEL_SHAPE(PANEL_NV, 1)
 
-void SB_TILE_FN(f32_spmm_panel_, PANEL_RB, PANEL_NV)(const sb_packed *p, int u0, int u1,
-                                                     const float *B, const int32_t *off,
-                                                     int64_t ldb, int nq, float *C,
-                                                     int64_t ldc, const float *bias,
-                                                     const float *R, int32_t act)
+void SB_PANEL_NAME(const sb_packed *p, int u0, int u1, const float *B, const int32_t *off,
+                   int64_t ldb, int nq, float *C, int64_t ldc, const float *bias,
+                   const float *R, int32_t act)
 {
     (void)ldb; /* 6 rows share each row address: the lookup is not worth a variant */
     /* One pixel tile (a 7x7 map: 49 or 63 pixels) reads each activation row once per
@@ -256,8 +257,8 @@ void SB_TILE_FN(f32_spmm_panel_, PANEL_RB, PANEL_NV)(const sb_packed *p, int u0,
     int q0 = 0;
 #define SB_PANEL_RUN(NVC, FULL, N) SB_PANEL_RUN2(NVC, FULL, N)
 #define SB_PANEL_RUN2(NVC, FULL, N)                                                          \
-    SB_FN(panel_tile_##NVC##_##FULL)(p, u0, u1, B + q0, off, N, C + q0, ldc, bias,           \
-                                     R ? R + q0 : 0, act, kc, cursor, T)
+    SB_CAT(SB_PANEL_NAME, _tile_##NVC##_##FULL)(p, u0, u1, B + q0, off, N, C + q0, ldc, bias, \
+                                                R ? R + q0 : 0, act, kc, cursor, T)
     for (; nq - q0 >= PANEL_NT; q0 += PANEL_NT) SB_PANEL_RUN(PANEL_NV, 1, PANEL_NT);
     /* tail: just enough vectors for the remaining pixels (49 of a 7x7 map: 4 zmm, not 8) */
     const int rem = nq - q0;
@@ -275,3 +276,4 @@ void SB_TILE_FN(f32_spmm_panel_, PANEL_RB, PANEL_NV)(const sb_packed *p, int u0,
 #undef SB_PANEL_RUN2
 #undef SB_PANEL_RUN
 }
+#undef SB_PANEL_NAME
