@@ -126,7 +126,7 @@ def profile_model(name: str, level: Any, threads: int, repeats: int,
                   peak: float) -> list[dict[str, Any]]:
     """Rows (one per kind of part, then glue and total) of model ``name`` at ``level``."""
     import patterns
-    from harness.compile.model import CompiledModel, CPool, FusedConv, FusedLinear, compile_model
+    from harness.compile.model import PARTS, CompiledModel, compile_model
     from harness.model_bench import make_case
     from harness.verified import MODEL_TOLERANCE, max_rel_error
 
@@ -143,8 +143,8 @@ def profile_model(name: str, level: Any, threads: int, repeats: int,
     _timed(run, 3)  # warm-up
     total = _timed(run, repeats)
     times = PartTimes()
-    handles = [h for m in compiled.module.modules()
-               if isinstance(m, FusedConv | FusedLinear | CPool) for h in times.hook(m)]
+    handles = [h for m in compiled.module.modules() if isinstance(m, PARTS)
+               for h in times.hook(m)]
     hooked = _timed(lambda: _fx_forward(compiled, case.x), repeats)
     for handle in handles:
         handle.remove()

@@ -200,9 +200,14 @@ SB_ALWAYS int SB_FN(panel_chunk)(void)
 
 /* Chunk the input channels and copy the tile rows (panel_stage) only for a 1x1 weight
  * whose activation rows each feed at least SB_PANEL_MIN_REUSE stored rows of block-rows
- * [u0, u1), on more than one pixel tile.  Below that the copy and the partial sums' trips
- * through C between chunks cost more than reading B's rows from L2 in place, and a 3x3
- * layer (its tap rows read in place from the staged planes) never gains: Zen 5, 1 thread,
+ * [u0, u1), on more than one pixel tile.  One pixel tile (a 7x7 map: 49 or 63 pixels)
+ * reads each activation row once per block-row whatever the chunking, so there chunks only
+ * cut every block-row's weights into pieces a block-row apart (3 KB, 48 KB apart at 2048
+ * channels) that the hardware prefetcher meets cold: unchunked, the weights stream in
+ * order (ResNet-50's 7x7 layers with weights fresh from DRAM: 0.82-0.93x the time).
+ * Below the reuse, the copy and the partial sums' trips through C between chunks cost more
+ * than reading B's rows from L2 in place, and a 3x3 layer (its tap rows read in place from
+ * the staged planes) never gains: Zen 5, 1 thread,
  * interleaved A/B against chunking at >= 16 rows for every kernel size: 3x3 dense
  * 1.05-1.06x, block 1x16 75 % 1.15-1.25x; 1x1 block 75 % at 64-128 rows per channel
  * 1.15-1.41x, filter 75 % 1.18x; dense 1x1 at >= 256 rows keeps its chunks (unchunked
@@ -242,12 +247,6 @@ void SB_PANEL_NAME(const sb_packed *p, int u0, int u1, const float *B, const int
                    const float *R, int32_t act)
 {
     (void)ldb; /* 6 rows share each row address: the lookup is not worth a variant */
-    /* One pixel tile (a 7x7 map: 49 or 63 pixels) reads each activation row once per
-     * block-row whatever the chunking, so there it only cuts every block-row's weights into
-     * pieces a block-row apart (3 KB, 48 KB apart at 2048 channels) that the hardware
-     * prefetcher meets cold: unchunked, the weights stream in order.  ResNet-50's 7x7 layers
-     * with weights fresh from DRAM (caches flushed, interleaved A/B, 1 thread): 0.82-0.93x
-     * the time; the compiled dense model 1.02-1.04x, block 1x16 75 % 1.07x faster. */
     const int chunks = SB_FN(panel_reuses)(p, u0, u1, nq);
     const int kc = chunks ? SB_FN(panel_chunk)() : p->cin;
     int32_t cursor[u1 - u0 > 0 ? u1 - u0 : 1];
