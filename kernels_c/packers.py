@@ -43,14 +43,17 @@ SPLIT_EVEN, SPLIT_NNZ = constant("SB_SPLIT_EVEN"), constant("SB_SPLIT_NNZ")
 PANEL_ROWS = 6
 """Output rows per dense panel = rows of the panel micro-kernel's register tile."""
 ELL_BLOCK_ROWS = (64, 128)
-"""Reduction rows per ELL16 block, least and most: 64 rows x 128 pixels x 4 B = 32 KiB of
-activations, the AVX-512 tile the kernel keeps in L1 (48 KiB) while every output row walks
-over it; sparser weights take up to 128 rows so that a row still has ELL_BLOCK_VALUES values
-per block to amortise loading and storing its partial sums (shared CPU, A/B in one
-process: nm 1:16 ran 1.07-1.3x faster at 128 than at 64 rows, 256 gained nothing more;
-16 values rather than 8, i.e. 128 rows already at 90 %, 1.02-1.13x on unstructured 90 %
-and nm 1:8)."""
-ELL_BLOCK_VALUES = 16
+"""Reduction rows per ELL16 block, least and most.  A row should have ELL_BLOCK_VALUES
+values per block to amortise loading and storing its partial sums, which on Zen 4 (32 KiB
+L1D) cost 11-15 % of the cs k=4 time on ResNet-50's 28x28-7x7 layers at 16 values (knock-out:
+no round trip, 1 thread).  So 32 values: 128 rows at 75 % and above; the kernel halves its
+pixel tile when kb x tile exceeds L1 (src/ell16_spmm.h).  Measured (A/B in one process,
+lower quartiles, 1 thread unless said, Zen 4): 32 values with the half tile against 16 with
+the wide one, geomean of 12-14 ResNet-50 layers: cs k=4 1.035x (2 threads 1.053x), nm 1:4
+1.027x, unstructured 75 % 1.062x; VGG-16 cs k=4 1.042x; MobileNetV2 cs k=4 1.02-1.03x.
+The wide tile at 128 rows (64 KiB, beyond L1) was 0.93x.  Earlier, Zen 5 (48 KiB L1D):
+nm 1:16 ran 1.07-1.3x faster at 128 than at 64 rows, 256 gained nothing more."""
+ELL_BLOCK_VALUES = 32
 
 
 @dataclass

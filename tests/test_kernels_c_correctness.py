@@ -150,6 +150,26 @@ def test_pixel_split_matches_torch(name: str, params: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("name, params", [
+    ("unstructured", {"sparsity": 0.75}), ("nm", {"n": 1, "m": 4}), ("cs", {"k": 4, "d": 8}),
+    ("nm", {"n": 1, "m": 16})])
+def test_half_tile_matches_torch(name: str, params: dict[str, Any]) -> None:
+    """ELL16 blocks of 128 rows, whose activation tile takes the half pixel tile
+    (src/ell16_spmm.h): several blocks with a partial last one, full half tiles and tails of
+    1-63 pixels, one and two threads."""
+    gen = torch.Generator().manual_seed(5)
+    failures = []
+    for cin, h, w, threads in ((288, 9, 15, 1), (320, 13, 13, 2), (160, 7, 7, 1), (96, 4, 16, 2),
+                               (288, 1, 1, 1)):
+        case = Case(params, 20, cin, 1, 1, 0, 1, h, w, True, threads, False, True, "relu")
+        weight, pattern = torch.randn(4, cin, 1, 1), patterns.make(name, **params)
+        assert pack(weight * pattern.mask(weight), pattern).scalars["kb"] == 128
+        failures += run_case(name, case, gen)
+    case = Case(params, 12, 32, 3, 1, 1, 2, 10, 19, False, 2, True, False)  # 3x3: 288 rows
+    failures += run_case(name, case, gen)
+    assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
+
+
+@pytest.mark.parametrize("name, params", [
     ("dense", {}), ("block", {"n": 2, "sparsity": 0.25}), ("filter", {"sparsity": 0.1})])
 def test_chunked_1x1_panel_matches_torch(name: str, params: dict[str, Any]) -> None:
     """1x1 panel layers whose rows are reused enough to chunk the input channels and copy

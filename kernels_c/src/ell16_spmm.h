@@ -4,7 +4,9 @@
  * Layout: the reduction (rmap order) is cut into blocks of kb rows.  For each pixel tile of
  * up to TS = NT_WIDE pixels (AVX-512: 128 = 8 zmm; AVX2: 32 = 4 ymm) the kernel first copies
  * the block's kb activation rows into a contiguous, 64-byte aligned buffer T (kb x TS floats,
- * 32 KiB at kb = 64 on AVX-512) and then runs every output row of the thread over it.  A
+ * 32 KiB at kb = 64 on AVX-512) and then runs every output row of the thread over it; when
+ * kb x TS floats exceed SB_ELL16_L1_BYTES (kb = 128: 64 KiB) it takes the half tile, TSH =
+ * TS / 2 pixels, so T stays in L1 (Zen 4: 32 KiB; kb = 128 at 64 KiB ran 0.93x).  A
  * stored value is (w, lidx): acc += w * T[lidx * TS + q], so the address is one 16-bit load
  * and a shift, every load is aligned and hits L1, and the TLB sees one buffer instead of kb
  * scattered rows.  CS needs no code of its own: rmap puts channel t*d + j of every chunk at
@@ -30,6 +32,7 @@
 
 #define TS NT_WIDE
 #define SB_STAGE_AHEAD 6 /* rows the tile copy prefetches ahead */
+#define SB_ELL16_L1_BYTES 32768 /* a larger block buffer (kb x TS floats) takes the half tile */
 #define ELL16_RB 2 /* output rows per register tile */
 #define SB_ELL16_NAME SB_TILE_FN(f32_spmm_ell16_, ELL16_RB, NV_WIDE)
 
@@ -38,7 +41,8 @@
  * residuals, NULL: none). */
 SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, const int first,
                                const int last, const uint16_t *i0, const float *v0, int n0,
-                               const uint16_t *i1, const float *v1, int n1, const float *T,
+                               const uint16_t *i1, const float *v1, int n1, const int ts,
+                               const float *T,
                                float *c0, float *c1, float bs0, float bs1, const vm *mk,
                                const float *r0, const float *r1, int32_t act)
 {
@@ -57,7 +61,7 @@ SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, cons
     const int nb = two ? (n0 < n1 ? n0 : n1) : 0;
     int k = 0;
     for (; k < nb; ++k) {
-        const float *s0 = T + (int)i0[k] * TS, *s1 = T + (int)i1[k] * TS;
+        const float *s0 = T + (int)i0[k] * ts, *s1 = T + (int)i1[k] * ts;
         const vf w0 = V_SET1(v0[k]), w1 = V_SET1(v1[k]);
 #pragma GCC unroll 8
         for (int v = 0; v < nv; ++v) {
@@ -66,14 +70,14 @@ SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, cons
         }
     }
     for (int j = k; j < n0; ++j) { /* blocked CSR: the longer row's rest */
-        const float *s0 = T + (int)i0[j] * TS;
+        const float *s0 = T + (int)i0[j] * ts;
         const vf w0 = V_SET1(v0[j]);
 #pragma GCC unroll 8
         for (int v = 0; v < nv; ++v) a[v] = V_FMA(w0, V_LOAD(s0 + v * VW), a[v]);
     }
     if (two)
         for (int j = k; j < n1; ++j) {
-            const float *s1 = T + (int)i1[j] * TS;
+            const float *s1 = T + (int)i1[j] * ts;
             const vf w1 = V_SET1(v1[j]);
 #pragma GCC unroll 8
             for (int v = 0; v < nv; ++v) b[v] = V_FMA(w1, V_LOAD(s1 + v * VW), b[v]);
@@ -99,14 +103,14 @@ SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, cons
  * of the kernel on ResNet-50 l1.c2 (unstructured 90 %, perf); prefetching the row
  * SB_STAGE_AHEAD ahead gained 1.01-1.06x in geomean over 12 layers, up to 1.29x on l1.c2
  * (cs / unstructured / nm, 1 thread, interleaved A/B in one process, two runs). */
-SB_ALWAYS void SB_FN(ell16_stage)(const int nv, const int full, const sb_packed *p, int r0,
+SB_ALWAYS void SB_FN(ell16_stage)(const int ts, const int nv, const int full, const sb_packed *p, int r0,
                                   int rows, const float *B, const int32_t *off, int q0,
                                   float *T, const vm *mk)
 {
     for (int i = 0; i < rows; ++i) {
         const int r = p->rmap ? p->rmap[r0 + i] : r0 + i;
         const float *src = B + off[r] + q0;
-        float *dst = T + i * TS;
+        float *dst = T + i * ts;
         if (i + SB_STAGE_AHEAD < rows) { /* rows sit a plane apart: no hardware prefetch */
             const int ra = p->rmap ? p->rmap[r0 + i + SB_STAGE_AHEAD] : r0 + i + SB_STAGE_AHEAD;
             const char *pa = (const char *)(B + off[ra] + q0);
@@ -121,7 +125,7 @@ SB_ALWAYS void SB_FN(ell16_stage)(const int nv, const int full, const sb_packed 
 }
 
 /* One pixel tile [q0, q0 + n) of output rows [u0, u1), block after block. */
-SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int nv, const int full,
+SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int ts, const int nv, const int full,
                                  const sb_packed *p, int u0, int u1, const float *B,
                                  const int32_t *off, int q0, int n, float *C, int64_t ldc,
                                  const float *bias, const float *R, int32_t act, float *T)
@@ -134,7 +138,7 @@ SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int nv, const int full,
     const int cnt = csr ? 0 : red / p->m * p->n, ipb = csr ? 0 : kb / p->m * p->n;
     for (int blk = 0; blk < nblk; ++blk) {
         const int r0 = blk * kb, rows = red - r0 < kb ? red - r0 : kb, last = blk == nblk - 1;
-        SB_FN(ell16_stage)(nv, full, p, r0, rows, B, off, q0, T, mk);
+        SB_FN(ell16_stage)(ts, nv, full, p, r0, rows, B, off, q0, T, mk);
         for (int u = u0; u < u1; u += 2) {
             const int two = u + 1 < u1;
             int64_t k0, k1;
@@ -156,7 +160,7 @@ SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int nv, const int full,
             const float *e0 = R ? R + u * ldc + q0 : 0, *e1 = R && two ? e0 + ldc : 0;
 #define SB_ELL16_CALL(TWO, FIRST)                                                             \
     SB_FN(ell16_mk)(TWO, nv, full, FIRST, last, p->lidx + k0, p->val + k0, n0, p->lidx + k1, \
-                    p->val + k1, n1, T, c0, c1, bs0, bs1, mk, e0, e1, act)
+                    p->val + k1, n1, ts, T, c0, c1, bs0, bs1, mk, e0, e1, act)
             if (two) {
                 if (blk == 0) SB_ELL16_CALL(1, 1); else SB_ELL16_CALL(1, 0);
             } else {
@@ -167,31 +171,72 @@ SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int nv, const int full,
     }
 }
 
-/* Each tile shape as a function of its own, <kernel>_tile_<csr>_<vectors>_<full> (a
+/* Each tile shape as a function of its own, <kernel>_tile_<csr>_<w|h>_<vectors>_<full> (a
  * profile counts every symbol named <kernel>_* as the kernel's): inlined into one walk, the
  * nine shapes made a function so large that GCC kept the tail loops' pointers in vector
- * registers and their bound on the stack. */
-#define SB_ELL16_SHAPE(CSR, NVC, FULL) SB_ELL16_SHAPE2(CSR, NVC, FULL)
-#define SB_ELL16_SHAPE2(CSR, NVC, FULL)                                                        \
+ * registers and their bound on the stack.  w: the wide tile (TS pixels, NV_WIDE vectors),
+ * h: the half tile (TSH pixels, NV_HALF vectors), whose block buffer is half as large. */
+#define SB_ELL16_SHAPE(CSR, TAG, NVC, FULL) SB_ELL16_SHAPE2(CSR, TAG, NVC, FULL)
+#define SB_ELL16_SHAPE2(CSR, TAG, NVC, FULL)                                                   \
     static __attribute__((noinline)) void                                                     \
-    SB_CAT(SB_ELL16_NAME, _tile_##CSR##_##NVC##_##FULL)(                                       \
+    SB_CAT(SB_ELL16_NAME, _tile_##CSR##_##TAG##_##NVC##_##FULL)(                               \
         const sb_packed *p, int u0, int u1, const float *B, const int32_t *off, int q0, int n, \
         float *C, int64_t ldc, const float *bias, const float *R, int32_t act, float *T)      \
     {                                                                                          \
-        SB_FN(ell16_tile)(CSR, NVC, FULL, p, u0, u1, B, off, q0, n, C, ldc, bias, R, act, T);  \
+        SB_FN(ell16_tile)(CSR, SB_TS_##TAG, NVC, FULL, p, u0, u1, B, off, q0, n, C, ldc, bias, \
+                          R, act, T);                                                          \
     }
+#define SB_TS_w TS
+#define SB_TS_h TSH
 #if NV_WIDE == 8
-#define SB_ELL16_WIDE_TAILS(CSR)                                                               \
-    SB_ELL16_SHAPE(CSR, 5, 0) SB_ELL16_SHAPE(CSR, 6, 0) SB_ELL16_SHAPE(CSR, 7, 0)              \
-    SB_ELL16_SHAPE(CSR, 8, 0)
-#else
-#define SB_ELL16_WIDE_TAILS(CSR)
-#endif
+#define TSH 64
+#define NV_HALF 4
 #define SB_ELL16_SHAPES(CSR)                                                                   \
-    SB_ELL16_SHAPE(CSR, 1, 0) SB_ELL16_SHAPE(CSR, 2, 0) SB_ELL16_SHAPE(CSR, 3, 0)              \
-    SB_ELL16_SHAPE(CSR, 4, 0) SB_ELL16_WIDE_TAILS(CSR) SB_ELL16_SHAPE(CSR, NV_WIDE, 1)
+    SB_ELL16_SHAPE(CSR, w, 1, 0) SB_ELL16_SHAPE(CSR, w, 2, 0) SB_ELL16_SHAPE(CSR, w, 3, 0)     \
+    SB_ELL16_SHAPE(CSR, w, 4, 0) SB_ELL16_SHAPE(CSR, w, 5, 0) SB_ELL16_SHAPE(CSR, w, 6, 0)     \
+    SB_ELL16_SHAPE(CSR, w, 7, 0) SB_ELL16_SHAPE(CSR, w, 8, 0) SB_ELL16_SHAPE(CSR, w, 8, 1)     \
+    SB_ELL16_SHAPE(CSR, h, 1, 0) SB_ELL16_SHAPE(CSR, h, 2, 0) SB_ELL16_SHAPE(CSR, h, 3, 0)     \
+    SB_ELL16_SHAPE(CSR, h, 4, 0) SB_ELL16_SHAPE(CSR, h, 4, 1)
+#define SB_ELL16_TAILS_w                                                                       \
+    SB_ELL16_TAIL(w, 1) SB_ELL16_TAIL(w, 2) SB_ELL16_TAIL(w, 3) SB_ELL16_TAIL(w, 4)            \
+    SB_ELL16_TAIL(w, 5) SB_ELL16_TAIL(w, 6) SB_ELL16_TAIL(w, 7) SB_ELL16_TAIL(w, 8)
+#define SB_ELL16_TAILS_h                                                                       \
+    SB_ELL16_TAIL(h, 1) SB_ELL16_TAIL(h, 2) SB_ELL16_TAIL(h, 3) SB_ELL16_TAIL(h, 4)
+#else
+#define TSH (TS / 2)
+#define NV_HALF 2
+#define SB_ELL16_SHAPES(CSR)                                                                   \
+    SB_ELL16_SHAPE(CSR, w, 1, 0) SB_ELL16_SHAPE(CSR, w, 2, 0) SB_ELL16_SHAPE(CSR, w, 3, 0)     \
+    SB_ELL16_SHAPE(CSR, w, 4, 0) SB_ELL16_SHAPE(CSR, w, 4, 1) SB_ELL16_SHAPE(CSR, h, 1, 0)     \
+    SB_ELL16_SHAPE(CSR, h, 2, 0) SB_ELL16_SHAPE(CSR, h, 2, 1)
+#define SB_ELL16_TAILS_w                                                                       \
+    SB_ELL16_TAIL(w, 1) SB_ELL16_TAIL(w, 2) SB_ELL16_TAIL(w, 3) SB_ELL16_TAIL(w, 4)
+#define SB_ELL16_TAILS_h SB_ELL16_TAIL(h, 1) SB_ELL16_TAIL(h, 2)
+#endif
 SB_ELL16_SHAPES(0)
 SB_ELL16_SHAPES(1)
+
+/* Pixels [0, nq) in tiles of SB_TS_<TAG> pixels (NVF vectors), the last one masked. */
+#define SB_ELL16_RUN(TAG, NVC, FULL, N) SB_ELL16_RUN2(TAG, NVC, FULL, N)
+#define SB_ELL16_RUN2(TAG, NVC, FULL, N)                                                       \
+    (csr ? SB_CAT(SB_ELL16_NAME, _tile_1_##TAG##_##NVC##_##FULL)                               \
+         : SB_CAT(SB_ELL16_NAME, _tile_0_##TAG##_##NVC##_##FULL))(                             \
+        p, u0, u1, B, off, q0, N, C, ldc, bias, R, act, T)
+#define SB_ELL16_TAIL(TAG, NVC)                                                                \
+    case NVC:                                                                                  \
+        SB_ELL16_RUN(TAG, NVC, 0, rem);                                                        \
+        break;
+#define SB_ELL16_PIXELS(TAG, NVF)                                                              \
+    do {                                                                                       \
+        int q0 = 0;                                                                            \
+        for (; nq - q0 >= SB_TS_##TAG; q0 += SB_TS_##TAG)                                      \
+            SB_ELL16_RUN(TAG, NVF, 1, SB_TS_##TAG);                                            \
+        const int rem = nq - q0;                                                               \
+        switch ((rem + VW - 1) / VW) {                                                         \
+            SB_ELL16_TAILS_##TAG                                                               \
+        default: break;                                                                        \
+        }                                                                                      \
+    } while (0)
 
 SB_ALWAYS void SB_FN(ell16_walk)(const int csr, const sb_packed *p, int u0, int u1,
                                  const float *B, const int32_t *off, int nq, float *C,
@@ -200,27 +245,16 @@ SB_ALWAYS void SB_FN(ell16_walk)(const int csr, const sb_packed *p, int u0, int 
     /* the block buffer, 64-byte aligned: kb <= SB_MAX_KB rows of TS floats */
     float raw[p->kb * TS + 16];
     float *T = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
-    int q0 = 0;
-#define SB_ELL16_RUN(NVC, FULL, N) SB_ELL16_RUN2(NVC, FULL, N)
-#define SB_ELL16_RUN2(NVC, FULL, N)                                                            \
-    (csr ? SB_CAT(SB_ELL16_NAME, _tile_1_##NVC##_##FULL)                                       \
-         : SB_CAT(SB_ELL16_NAME, _tile_0_##NVC##_##FULL))(                                     \
-        p, u0, u1, B, off, q0, N, C, ldc, bias, R, act, T)
-    for (; nq - q0 >= TS; q0 += TS) SB_ELL16_RUN(NV_WIDE, 1, TS);
-    const int rem = nq - q0;
-#define SB_ELL16_TAIL(NVC)                                                                   \
-    case NVC:                                                                                \
-        SB_ELL16_RUN(NVC, 0, rem);                                                           \
-        break;
-    switch ((rem + VW - 1) / VW) {
-        SB_ELL16_TAIL(1) SB_ELL16_TAIL(2) SB_ELL16_TAIL(3) SB_ELL16_TAIL(4)
-#if NV_WIDE == 8
-        SB_ELL16_TAIL(5) SB_ELL16_TAIL(6) SB_ELL16_TAIL(7) SB_ELL16_TAIL(8)
-#endif
-    default: break;
-    }
-#undef SB_ELL16_TAIL
+    const int red = p->cin * p->kh * p->kw, rows = p->kb < red ? p->kb : red;
+    if ((int64_t)rows * TS * (int64_t)sizeof(float) > SB_ELL16_L1_BYTES)
+        SB_ELL16_PIXELS(h, NV_HALF);
+    else
+        SB_ELL16_PIXELS(w, NV_WIDE);
 }
+#undef SB_ELL16_PIXELS
+#undef SB_ELL16_TAIL
+#undef SB_ELL16_RUN2
+#undef SB_ELL16_RUN
 
 void SB_ELL16_NAME(const sb_packed *p, int u0, int u1, const float *B, const int32_t *off,
                    int64_t ldb, int nq, float *C, int64_t ldc, const float *bias,
@@ -231,5 +265,7 @@ void SB_ELL16_NAME(const sb_packed *p, int u0, int u1, const float *B, const int
     else SB_FN(ell16_walk)(0, p, u0, u1, B, off, nq, C, ldc, bias, R, act);
 }
 #undef TS
+#undef TSH
+#undef NV_HALF
 #undef ELL16_RB
 #undef SB_ELL16_NAME
