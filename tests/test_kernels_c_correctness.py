@@ -224,3 +224,18 @@ def test_strides_above_two_match_torch(name: str) -> None:
                 for f in run_case(name, Case(params, 6, 8, k, stride, pad, 2, h, w, True,
                                              1 + stride % 2, True, True, "relu"), gen)]
     assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
+
+
+@pytest.mark.parametrize("name, params", [
+    ("dense", {}), ("cs", {"k": 4}), ("unstructured", {"sparsity": 0.9}),
+    ("block", {"n": 4, "sparsity": 0.5}), ("filter", {"sparsity": 0.5})])
+def test_planes_as_wide_as_the_output_skip_compaction(name: str, params: dict[str, Any]) -> None:
+    """Strided 1x1 convs (and every layout whose plane rows are Wout wide): the kernel
+    writes the output itself with the epilogue, no compaction pass; several images on two
+    threads (the barrier before the next image's staging), a tail tile."""
+    gen = torch.Generator().manual_seed(3)
+    shapes = [(1, 2, 0, 3, 45, 64, 2), (1, 3, 0, 2, 31, 47, 1), (1, 2, 0, 1, 14, 14, 2)]
+    failures = [f for k, stride, pad, batch, h, w, threads in shapes
+                for f in run_case(name, Case(params, 24, 32, k, stride, pad, batch, h, w, True,
+                                             threads, True, True, "relu6"), gen)]
+    assert not failures, f"{len(failures)} failures, first: {failures[:3]}"

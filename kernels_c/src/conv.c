@@ -11,7 +11,8 @@
  *          off[r] = plane(ci, kh%sh, kw%sw) + (kh/sh)*wq + kw/sw and no im2col is built:
  *          staging moves about one input's worth of data, not Kh*Kw of it.  The output
  *          is computed on wq columns (wq - Wout garbage columns, 3.5 % at 56x56 3x3,
- *          22 % at 7x7) and compacted into y.
+ *          22 % at 7x7) and compacted into y; when wq = Wout (1x1 stride 2) the kernel
+ *          writes y itself, epilogue included, and there is no compaction pass.
  *  aligned (forced only) like shifted but one plane copy per kernel column kw and a
  *          16-multiple row width, so every tap row starts 64-byte aligned (Kw copies).
  *  im2col  (forced only) B[r][q] = x[ci][ho*s + kh - p][wo*s + kw - p], rows 16-float
@@ -111,6 +112,7 @@ typedef struct conv_call {
 typedef struct staging {
     int layout;          /* SB_LAYOUT_DIRECT .. SB_LAYOUT_ALIGNED */
     int planes;          /* 1: shifted or aligned phase planes */
+    int compact;         /* planes rows wider than wo: the kernel writes `wide`, compacted into y */
     int hq, rw;          /* planes: rows, row width (floats) */
     int psh, ncol;       /* planes per channel: row phases x column copies */
     int64_t plane_r;     /* floats per plane */
@@ -192,14 +194,15 @@ static int plan_staging(const conv_call *c, int layout, staging *s, char *err, i
     } else if (s->planes) {
         s->nq = (int64_t)c->ho * s->rw;
         s->stage = (int64_t)c->cin * s->psh * s->ncol * s->plane_r + c->kw + SB_STAGE_SLACK;
-        s->wide = (int64_t)c->cout * s->nq;
+        s->compact = s->rw != c->wo;
+        s->wide = s->compact ? (int64_t)c->cout * s->nq : 0;
     } else { /* im2col */
         s->nq = c->plane_out;
         s->ldb = round_up(s->nq, SB_ROW_ALIGN);
         s->stage = red * s->ldb;
         s->row_step = s->ldb;
     }
-    s->ldc = s->planes ? s->nq : c->plane_out;
+    s->ldc = s->compact ? s->nq : c->plane_out;
     if (s->stage > INT32_MAX || s->nq > INT32_MAX || (int64_t)c->cin * c->plane_in > INT32_MAX ||
         s->wide > INT32_MAX || (int64_t)c->cout * c->plane_out > INT32_MAX)
         FAIL(SB_EINVAL, "one image is too large for 32-bit offsets; use smaller inputs");
@@ -421,10 +424,10 @@ static void run_team(const sb_packed *p, const conv_call *c, const staging *s, s
             float *yb = y + (int64_t)b * c->cout * c->plane_out;
             const float *rb = residual ? residual + (int64_t)b * c->cout * c->plane_out : 0;
             /* the epilogue: in the kernel's final stores when it writes y, else in compaction */
-            const float *kres = s->planes ? 0 : rb;
-            const int32_t kact = s->planes ? SB_ACT_NONE : act;
+            const float *kres = s->compact ? 0 : rb;
+            const int32_t kact = s->compact ? SB_ACT_NONE : act;
             const float *src = xb;
-            float *dst = s->planes ? wide : yb;
+            float *dst = s->compact ? wide : yb;
             if (s->planes) {
                 stage_planes(c, s, xb, staged);
                 src = staged;
@@ -437,12 +440,11 @@ static void run_team(const sb_packed *p, const conv_call *c, const staging *s, s
             /* Barriers only where data flows between threads: a barrier costs a
              * scheduler time slice when the cores are oversubscribed. */
             if (p->len_fillrows) fill_unwritten_rows(p, s, bias, dst, kres, kact);
-            if (s->planes) {
+            if (s->compact) {
 #pragma omp barrier
                 compact_output(c, s, wide, yb, rb, act);
-            }
-            /* the next image's staging overwrites what this image's kernels read */
-            if (s->layout == SB_LAYOUT_IM2COL && b + 1 < c->batch) {
+            } else if (s->layout != SB_LAYOUT_DIRECT && b + 1 < c->batch) {
+                /* the next image's staging overwrites what this image's kernels read */
 #pragma omp barrier
             }
         }
