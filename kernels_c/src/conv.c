@@ -27,8 +27,8 @@
  * Threads: one OpenMP team per call with exactly `threads` threads.  Staging is split by
  * channel / row; the SpMM by output row units: evenly for balanced patterns, by stored
  * values (row pointer prefix) for unstructured and global-block weights -- except the
- * ELL16 formats and the panel 1x1 (direct) layers on maps of at least 3 tiles per thread,
- * split by pixel tiles (splits_pixels).
+ * ELL16 formats on maps of 64 pixels a thread with line-aligned rows and the panel 1x1
+ * (direct) layers on maps of at least 3 units per thread, split by pixels (splits_pixels).
  */
 #include <immintrin.h>
 #include <omp.h>
@@ -41,8 +41,10 @@
 #define FAIL(code, ...) return sb_fail(err, errlen, code, __VA_ARGS__)
 #define ALIGNED(ptr, n) ((((uintptr_t)(ptr)) % (n)) == 0)
 
-#define SB_PIXEL_SPLIT 128         /* pixels per thread-split unit: a multiple of every ISA's ell16 tile */
-#define SB_PIXEL_SPLIT_MIN_UNITS 3 /* split pixels only with at least this many units per thread */
+#define SB_PIXEL_SPLIT_PANEL 128   /* panel: pixels per thread-split unit (two 64-pixel tiles) */
+#define SB_PIXEL_SPLIT_MIN_UNITS 3 /* panel: split pixels only with at least this many units per thread */
+#define SB_PIXEL_SPLIT_ELL16 16    /* ELL16: pixels per split unit, 64 bytes: one cache line of C */
+#define SB_PIXEL_SPLIT_MIN_ELL16 64 /* ELL16: split pixels from this many per thread */
 #define SB_ROW_ALIGN 16            /* floats (64 bytes): aligned / im2col rows and sub-buffers start here */
 #define SB_STAGE_SLACK 64          /* zero floats after the last plane beyond a tap's column shift */
 #define SB_PAGE_BYTES 4096         /* workspace sizes are rounded up to whole pages */
@@ -195,14 +197,14 @@ static int plan_staging(const conv_call *c, int layout, staging *s, char *err, i
         s->nq = (int64_t)c->ho * s->rw;
         s->stage = (int64_t)c->cin * s->psh * s->ncol * s->plane_r + c->kw + SB_STAGE_SLACK;
         s->compact = s->rw != c->wo;
-        s->wide = s->compact ? (int64_t)c->cout * s->nq : 0;
+        s->wide = s->compact ? (int64_t)c->cout * round_up(s->nq, SB_ROW_ALIGN) : 0;
     } else { /* im2col */
         s->nq = c->plane_out;
         s->ldb = round_up(s->nq, SB_ROW_ALIGN);
         s->stage = red * s->ldb;
         s->row_step = s->ldb;
     }
-    s->ldc = s->compact ? s->nq : c->plane_out;
+    s->ldc = s->compact ? round_up(s->nq, SB_ROW_ALIGN) : c->plane_out; /* wide: aligned rows */
     if (s->stage > INT32_MAX || s->nq > INT32_MAX || (int64_t)c->cin * c->plane_in > INT32_MAX ||
         s->wide > INT32_MAX || (int64_t)c->cout * c->plane_out > INT32_MAX)
         FAIL(SB_EINVAL, "one image is too large for 32-bit offsets; use smaller inputs");
@@ -339,7 +341,7 @@ static void compact_output(const conv_call *c, const staging *s, const float *wi
     for (int co = 0; co < c->cout; ++co)
         for (int i = 0; i < c->ho; ++i) {
             const int64_t at = co * c->plane_out + (int64_t)i * c->wo;
-            const float *src = wide + co * s->nq + (int64_t)i * s->rw;
+            const float *src = wide + co * s->ldc + (int64_t)i * s->rw;
             float *o = yb + at;
             if (!rb && act == SB_ACT_NONE) {
                 memcpy(o, src, sizeof(float) * (size_t)c->wo);
@@ -382,14 +384,24 @@ static void split_units(const sb_packed *p, int tid, int nt, int *u0, int *u1)
 
 /* ELL16 kernels copy each activation tile they read, and the panel kernel each 1x1 tile
  * (panel_stage): with a row split every thread would copy every tile, so wide maps split
- * pixels instead (whole tiles, all rows).  Panel 1x1 layers at 56x56 and 28x28, 2 threads,
+ * pixels instead (all rows).  ELL16: from 64 pixels a thread, in 16-pixel units, wherever
+ * every row of C starts on a cache line (the wide buffer's rows are padded to 16 floats;
+ * y: maps of 16k pixels) -- else the threads' partial sums share the boundary line of
+ * every row: nm 1:16 on 14x14 1x1 layers (196-pixel rows) ran 3x slower.  2 threads, A/B in
+ * one process, 14 ResNet-50 layers: cs k=4 1.023x, nm 1:16 1.031x, unstructured 90 %
+ * 1.027x (3x3 at 28x28 and 14x14 up to 1.23x); 1 thread unchanged (cs 3x3 1.014x).
+ * Panel: whole 128-pixel units from 3 a thread.  Panel 1x1 layers at 56x56 and 28x28, 2 threads,
  * interleaved A/B in one process: dense 1.11-1.30x, block 1x16 93.75 % 1.37-1.63x; block
  * 75 % 0.78-2.2x (256->64 slower: with all rows a thread chunks and copies, with half it
  * did not, panel_reuses).  3x3 layers keep the row split (dense 128->128 at 28x28: 0.92x). */
-static int splits_pixels(const sb_packed *p, const staging *s, int threads)
+static int splits_pixels(const sb_packed *p, const staging *s, const float *dst, int threads)
 {
-    return (FAMILY_OF[p->fmt] == SB_FAMILY_ELL16 || s->layout == SB_LAYOUT_DIRECT) &&
-           threads > 1 && s->nq / SB_PIXEL_SPLIT >= SB_PIXEL_SPLIT_MIN_UNITS * threads;
+    if (threads < 2) return 0;
+    if (FAMILY_OF[p->fmt] == SB_FAMILY_ELL16) /* rows whose split falls between cache lines */
+        return s->nq >= (int64_t)SB_PIXEL_SPLIT_MIN_ELL16 * threads && s->ldc % SB_ROW_ALIGN == 0 &&
+               ALIGNED(dst, 64);
+    return s->layout == SB_LAYOUT_DIRECT &&
+           s->nq / SB_PIXEL_SPLIT_PANEL >= SB_PIXEL_SPLIT_MIN_UNITS * threads;
 }
 
 typedef struct work { int u0, u1; int64_t q0, q1; } work; /* rows [u0, u1) x pixels [q0, q1) */
@@ -397,10 +409,11 @@ typedef struct work { int u0, u1; int64_t q0, q1; } work; /* rows [u0, u1) x pix
 static work thread_work(const sb_packed *p, const staging *s, int pixel_split, int tid, int nt)
 {
     work wk = {0, p->units, 0, s->nq};
-    if (pixel_split) { /* every row, a run of whole SB_PIXEL_SPLIT tiles per thread */
-        const int64_t tiles = s->nq / SB_PIXEL_SPLIT;
-        wk.q0 = tiles * tid / nt * SB_PIXEL_SPLIT;
-        wk.q1 = tid == nt - 1 ? s->nq : tiles * (tid + 1) / nt * SB_PIXEL_SPLIT;
+    if (pixel_split) { /* every row, a run of whole split units per thread */
+        const int unit = FAMILY_OF[p->fmt] == SB_FAMILY_ELL16 ? SB_PIXEL_SPLIT_ELL16 : SB_PIXEL_SPLIT_PANEL;
+        const int64_t tiles = s->nq / unit;
+        wk.q0 = tiles * tid / nt * unit;
+        wk.q1 = tid == nt - 1 ? s->nq : tiles * (tid + 1) / nt * unit;
     } else {
         split_units(p, tid, nt, &wk.u0, &wk.u1);
     }
@@ -413,7 +426,7 @@ static void run_team(const sb_packed *p, const conv_call *c, const staging *s, s
                      float *y, float *staged, float *wide, const int32_t *off, int threads,
                      int32_t *team)
 {
-    const int pixel_split = splits_pixels(p, s, threads);
+    const int pixel_split = splits_pixels(p, s, s->compact ? wide : y, threads);
 #pragma omp parallel num_threads(threads)
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
