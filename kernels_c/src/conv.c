@@ -327,8 +327,14 @@ static void fill_unwritten_rows(const sb_packed *p, const staging *s, const floa
         const int co = p->fillrows[i];
         const float v = bias ? bias[co] : 0.0f;
         float *o = dst + co * s->ldc;
-        const float *r = res ? res + co * s->ldc : 0;
-        for (int64_t q = 0; q < s->nq; ++q) o[q] = sb_activate(r ? v + r[q] : v, act);
+        if (!res) { /* one value: a vectorised fill (the per-element branch kept it scalar) */
+            const float a = sb_activate(v, act);
+            for (int64_t q = 0; q < s->nq; ++q) o[q] = a;
+            continue;
+        }
+        const float *r = res + co * s->ldc;
+#pragma omp simd
+        for (int64_t q = 0; q < s->nq; ++q) o[q] = sb_activate(v + r[q], act);
     }
 }
 
