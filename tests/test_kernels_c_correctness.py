@@ -244,13 +244,13 @@ def test_planes_as_wide_as_the_output_skip_compaction(name: str, params: dict[st
 @pytest.mark.parametrize("name, params", [
     ("cs", {"k": 4}), ("nm", {"n": 1, "m": 16}), ("unstructured", {"sparsity": 0.9})])
 def test_ell16_pixel_split_on_small_maps_matches_torch(name: str, params: dict[str, Any]) -> None:
-    """ELL16 layers on two threads split pixels in 16-pixel units wherever every output row
-    is 64-byte aligned (the padded wide rows of a 3x3 layer; 1x1 maps of 16k pixels), from
-    64 pixels a thread: uneven halves, tails, several images; a 14x14 1x1 layer (196-pixel
-    rows) keeps the row split."""
+    """ELL16 layers on two threads split pixels in 16-pixel units from 64 pixels a thread,
+    partial sums in each thread's own scratch (kernels.h: part), so rows that do not start
+    on a cache line (a 14x14 1x1 layer's 196 pixels) split too: uneven halves, tails,
+    several images; a 7x7 map keeps the row split."""
     gen = torch.Generator().manual_seed(11)
     shapes = [(3, 1, 14, 14, 2), (3, 1, 10, 13, 1), (3, 2, 21, 17, 2), (1, 0, 12, 12, 2),
-              (1, 0, 8, 16, 1), (1, 0, 14, 14, 2)]
+              (1, 0, 8, 16, 1), (1, 0, 14, 14, 2), (1, 0, 7, 7, 2)]
     failures = [f for k, pad, h, w, batch in shapes
                 for f in run_case(name, Case(params, 20, 64, k, 1, pad, batch, h, w, True, 2,
                                              False, True, "relu"), gen)]

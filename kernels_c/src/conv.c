@@ -27,7 +27,7 @@
  * Threads: one OpenMP team per call with exactly `threads` threads.  Staging is split by
  * channel / row; the SpMM by output row units: evenly for balanced patterns, by stored
  * values (row pointer prefix) for unstructured and global-block weights -- except the
- * ELL16 formats on maps of 64 pixels a thread with line-aligned rows and the panel 1x1
+ * ELL16 formats on maps of 64 pixels a thread and the panel 1x1
  * (direct) layers on maps of at least 3 units per thread, split by pixels (splits_pixels).
  */
 #include <immintrin.h>
@@ -390,22 +390,23 @@ static void split_units(const sb_packed *p, int tid, int nt, int *u0, int *u1)
 
 /* ELL16 kernels copy each activation tile they read, and the panel kernel each 1x1 tile
  * (panel_stage): with a row split every thread would copy every tile, so wide maps split
- * pixels instead (all rows).  ELL16: from 64 pixels a thread, in 16-pixel units, wherever
- * every row of C starts on a cache line (the wide buffer's rows are padded to 16 floats;
- * y: maps of 16k pixels) -- else the threads' partial sums share the boundary line of
- * every row: nm 1:16 on 14x14 1x1 layers (196-pixel rows) ran 3x slower.  2 threads, A/B in
- * one process, 14 ResNet-50 layers: cs k=4 1.023x, nm 1:16 1.031x, unstructured 90 %
- * 1.027x (3x3 at 28x28 and 14x14 up to 1.23x); 1 thread unchanged (cs 3x3 1.014x).
+ * pixels instead (all rows).  ELL16: from 64 pixels a thread, in 16-pixel units; its
+ * partial sums between blocks live in each thread's own scratch (`part`), so only the final
+ * stores of two threads meet in a row's boundary line (partial sums in C made nm 1:16 on
+ * 14x14 1x1 layers, 196-pixel rows, 3x slower).  2 threads, A/B in one process, ResNet-50
+ * layers: pixel split where rows are line-aligned, cs k=4 1.023x, nm 1:16 1.031x,
+ * unstructured 90 % 1.027x (3x3 at 28x28 / 14x14 up to 1.23x); then the scratch and the
+ * split of every map, nm 1:16 1.058x (14x14 1x1 1.13-1.15x), cs k=4 1.013x, unstructured
+ * 90 % 1.021x; 1 thread 1.01-1.02x.
  * Panel: whole 128-pixel units from 3 a thread.  Panel 1x1 layers at 56x56 and 28x28, 2 threads,
  * interleaved A/B in one process: dense 1.11-1.30x, block 1x16 93.75 % 1.37-1.63x; block
  * 75 % 0.78-2.2x (256->64 slower: with all rows a thread chunks and copies, with half it
  * did not, panel_reuses).  3x3 layers keep the row split (dense 128->128 at 28x28: 0.92x). */
-static int splits_pixels(const sb_packed *p, const staging *s, const float *dst, int threads)
+static int splits_pixels(const sb_packed *p, const staging *s, int threads)
 {
     if (threads < 2) return 0;
     if (FAMILY_OF[p->fmt] == SB_FAMILY_ELL16) /* rows whose split falls between cache lines */
-        return s->nq >= (int64_t)SB_PIXEL_SPLIT_MIN_ELL16 * threads && s->ldc % SB_ROW_ALIGN == 0 &&
-               ALIGNED(dst, 64);
+        return s->nq >= (int64_t)SB_PIXEL_SPLIT_MIN_ELL16 * threads;
     return s->layout == SB_LAYOUT_DIRECT &&
            s->nq / SB_PIXEL_SPLIT_PANEL >= SB_PIXEL_SPLIT_MIN_UNITS * threads;
 }
@@ -429,10 +430,10 @@ static work thread_work(const sb_packed *p, const staging *s, int pixel_split, i
 /* ---- the call -------------------------------------------------------------------------------- */
 static void run_team(const sb_packed *p, const conv_call *c, const staging *s, sb_kernel_fn kern,
                      const float *x, const float *bias, const float *residual, int32_t act,
-                     float *y, float *staged, float *wide, const int32_t *off, int threads,
-                     int32_t *team)
+                     float *y, float *staged, float *wide, const int32_t *off, float *parts,
+                     int64_t part_len, int threads, int32_t *team)
 {
-    const int pixel_split = splits_pixels(p, s, s->compact ? wide : y, threads);
+    const int pixel_split = splits_pixels(p, s, threads);
 #pragma omp parallel num_threads(threads)
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -455,7 +456,7 @@ static void run_team(const sb_packed *p, const conv_call *c, const staging *s, s
                 src = staged;
             }
             kern(p, wk.u0, wk.u1, src + wk.q0, off, s->row_step, (int)(wk.q1 - wk.q0), dst + wk.q0,
-                 s->ldc, bias, kres ? kres + wk.q0 : 0, kact);
+                 s->ldc, bias, kres ? kres + wk.q0 : 0, kact, part_len ? parts + tid * part_len : 0);
             /* Barriers only where data flows between threads: a barrier costs a
              * scheduler time slice when the cores are oversubscribed. */
             if (p->len_fillrows) fill_unwritten_rows(p, s, bias, dst, kres, kact);
@@ -486,15 +487,19 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
     if (rc) return rc;
     const int64_t red = (int64_t)c.cin * c.kh * c.kw;
     const int64_t stage_len = round_up(s.stage, SB_ROW_ALIGN), wide_len = round_up(s.wide, SB_ROW_ALIGN);
-    float *staged = workspace((size_t)(stage_len + wide_len) * sizeof(float) + (size_t)red * sizeof(int32_t));
-    if (!staged) FAIL(SB_ENOMEM, "out of memory for the %lld-float workspace", (long long)(s.stage + s.wide));
-    float *wide = staged + stage_len;
-    int32_t *off = (int32_t *)(wide + wide_len);
+    /* ELL16: each thread's partial sums, (rows + 2) x SB_PART_ROW floats (kernels.h) */
+    const int64_t part_len = FAMILY_OF[p->fmt] == SB_FAMILY_ELL16
+                                 ? round_up((int64_t)(p->units + 2) * SB_PART_ROW, SB_ROW_ALIGN) : 0;
+    const int64_t floats = stage_len + wide_len + part_len * threads;
+    float *staged = workspace((size_t)floats * sizeof(float) + (size_t)red * sizeof(int32_t));
+    if (!staged) FAIL(SB_ENOMEM, "out of memory for the %lld-float workspace", (long long)floats);
+    float *wide = staged + stage_len, *parts = wide + wide_len;
+    int32_t *off = (int32_t *)(parts + part_len * threads);
     fill_offsets(&c, &s, off);
     const int kernel = sb_kernel_for(p->fmt, isa);
     int32_t team = 0;
-    run_team(p, &c, &s, KERNELS[kernel], x, bias, residual, act, y, staged, wide, off, threads,
-             &team);
+    run_team(p, &c, &s, KERNELS[kernel], x, bias, residual, act, y, staged, wide, off, parts,
+             part_len, threads, &team);
     if (ran) *ran = (sb_ran){team, chosen, kernel};
     return SB_OK;
 }

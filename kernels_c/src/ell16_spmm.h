@@ -10,8 +10,9 @@
  * stored value is (w, lidx): acc += w * T[lidx * TS + q], so the address is one 16-bit load
  * and a shift, every load is aligned and hits L1, and the TLB sees one buffer instead of kb
  * scattered rows.  CS needs no code of its own: rmap puts channel t*d + j of every chunk at
- * position j*k + t, which makes it 1:k n:m.  Partial sums of a row go through C between
- * blocks.  The values are stored block-major (packers._by_block): one block's values of
+ * position j*k + t, which makes it 1:k n:m.  Partial sums of a row go through the
+ * thread's scratch `part` between blocks (kernels.h), whole aligned vectors, and only the
+ * last block stores into C.  The values are stored block-major (packers._by_block): one block's values of
  * every row, row after row, so the weight stream is sequential; row-major storage cost a
  * cache line, often a page, per row and block, and ran the 7x7 layers whose weights exceed
  * L2 (ResNet-50 l4, cs k=4, 3-3.5 MB) at 12-16 instead of 34-36 GFLOP/s (Zen 4, 1 thread).
@@ -31,6 +32,9 @@
  * Template: included once per ISA translation unit after vec.h. */
 
 #define TS NT_WIDE
+#if TS > SB_PART_ROW
+#error "the ELL16 tile is wider than a partial-sum row (SB_PART_ROW)"
+#endif
 #define SB_STAGE_AHEAD 6 /* rows the tile copy prefetches ahead */
 #define SB_ELL16_L1_BYTES 32768 /* a larger block buffer (kb x TS floats) takes the half tile */
 #define ELL16_RB 2 /* output rows per register tile */
@@ -42,20 +46,19 @@
 SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, const int first,
                                const int last, const uint16_t *i0, const float *v0, int n0,
                                const uint16_t *i1, const float *v1, int n1, const int ts,
-                               const float *T,
-                               float *c0, float *c1, float bs0, float bs1, const vm *mk,
+                               const float *T, const float *l0, const float *l1, float *c0,
+                               float *c1, float bs0, float bs1, const vm *mk,
                                const float *r0, const float *r1, int32_t act)
 {
     vf a[NV_WIDE], b[NV_WIDE];
 #pragma GCC unroll 8
     for (int v = 0; v < nv; ++v) {
-        const int m = !full && v == nv - 1;
         if (first) {
             a[v] = V_SET1(bs0);
             b[v] = V_SET1(bs1);
         } else {
-            a[v] = m ? V_LOADM(c0 + v * VW, mk[v]) : V_LOAD(c0 + v * VW);
-            b[v] = two ? (m ? V_LOADM(c1 + v * VW, mk[v]) : V_LOAD(c1 + v * VW)) : V_ZERO();
+            a[v] = V_LOAD(l0 + v * VW);
+            b[v] = two ? V_LOAD(l1 + v * VW) : V_ZERO();
         }
     }
     const int nb = two ? (n0 < n1 ? n0 : n1) : 0;
@@ -88,6 +91,11 @@ SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, cons
         if (last) {
             a[v] = v_epilogue(a[v], r0 ? r0 + v * VW : 0, !m, mk[v], act);
             if (two) b[v] = v_epilogue(b[v], r1 ? r1 + v * VW : 0, !m, mk[v], act);
+        }
+        if (!last) { /* partial sums: the thread's own buffer, whole vectors */
+            V_STORE(c0 + v * VW, a[v]);
+            if (two) V_STORE(c1 + v * VW, b[v]);
+            continue;
         }
         if (m) V_STOREM(c0 + v * VW, mk[v], a[v]);
         else V_STORE(c0 + v * VW, a[v]);
@@ -128,7 +136,8 @@ SB_ALWAYS void SB_FN(ell16_stage)(const int ts, const int nv, const int full, co
 SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int ts, const int nv, const int full,
                                  const sb_packed *p, int u0, int u1, const float *B,
                                  const int32_t *off, int q0, int n, float *C, int64_t ldc,
-                                 const float *bias, const float *R, int32_t act, float *T)
+                                 const float *bias, const float *R, int32_t act, float *T,
+                                 float *P)
 {
     vm mk[NV_WIDE];
 #pragma GCC unroll 8
@@ -155,12 +164,13 @@ SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int ts, const int nv, cons
                 k1 = k0 + n0;
                 n1 = two ? n0 : 0;
             }
-            float *c0 = C + u * ldc + q0, *c1 = two ? c0 + ldc : c0;
+            float *l0 = P + (int64_t)(u - u0) * ts, *l1 = l0 + ts;
+            float *c0 = last ? C + u * ldc + q0 : l0, *c1 = last ? (two ? c0 + ldc : c0) : l1;
             const float bs0 = bias ? bias[u] : 0.0f, bs1 = bias && two ? bias[u + 1] : 0.0f;
             const float *e0 = R ? R + u * ldc + q0 : 0, *e1 = R && two ? e0 + ldc : 0;
 #define SB_ELL16_CALL(TWO, FIRST)                                                             \
     SB_FN(ell16_mk)(TWO, nv, full, FIRST, last, p->lidx + k0, p->val + k0, n0, p->lidx + k1, \
-                    p->val + k1, n1, ts, T, c0, c1, bs0, bs1, mk, e0, e1, act)
+                    p->val + k1, n1, ts, T, l0, l1, c0, c1, bs0, bs1, mk, e0, e1, act)
             if (two) {
                 if (blk == 0) SB_ELL16_CALL(1, 1); else SB_ELL16_CALL(1, 0);
             } else {
@@ -181,10 +191,11 @@ SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int ts, const int nv, cons
     static __attribute__((noinline)) void                                                     \
     SB_CAT(SB_ELL16_NAME, _tile_##CSR##_##TAG##_##NVC##_##FULL)(                               \
         const sb_packed *p, int u0, int u1, const float *B, const int32_t *off, int q0, int n, \
-        float *C, int64_t ldc, const float *bias, const float *R, int32_t act, float *T)      \
+        float *C, int64_t ldc, const float *bias, const float *R, int32_t act, float *T,      \
+        float *P)                                                                              \
     {                                                                                          \
         SB_FN(ell16_tile)(CSR, SB_TS_##TAG, NVC, FULL, p, u0, u1, B, off, q0, n, C, ldc, bias, \
-                          R, act, T);                                                          \
+                          R, act, T, P);                                                       \
     }
 #define SB_TS_w TS
 #define SB_TS_h TSH
@@ -221,7 +232,7 @@ SB_ELL16_SHAPES(1)
 #define SB_ELL16_RUN2(TAG, NVC, FULL, N)                                                       \
     (csr ? SB_CAT(SB_ELL16_NAME, _tile_1_##TAG##_##NVC##_##FULL)                               \
          : SB_CAT(SB_ELL16_NAME, _tile_0_##TAG##_##NVC##_##FULL))(                             \
-        p, u0, u1, B, off, q0, N, C, ldc, bias, R, act, T)
+        p, u0, u1, B, off, q0, N, C, ldc, bias, R, act, T, P)
 #define SB_ELL16_TAIL(TAG, NVC)                                                                \
     case NVC:                                                                                  \
         SB_ELL16_RUN(TAG, NVC, 0, rem);                                                        \
@@ -240,7 +251,8 @@ SB_ELL16_SHAPES(1)
 
 SB_ALWAYS void SB_FN(ell16_walk)(const int csr, const sb_packed *p, int u0, int u1,
                                  const float *B, const int32_t *off, int nq, float *C,
-                                 int64_t ldc, const float *bias, const float *R, int32_t act)
+                                 int64_t ldc, const float *bias, const float *R, int32_t act,
+                                 float *P)
 {
     /* the block buffer, 64-byte aligned: kb <= SB_MAX_KB rows of TS floats */
     float raw[p->kb * TS + 16];
@@ -258,11 +270,11 @@ SB_ALWAYS void SB_FN(ell16_walk)(const int csr, const sb_packed *p, int u0, int 
 
 void SB_ELL16_NAME(const sb_packed *p, int u0, int u1, const float *B, const int32_t *off,
                    int64_t ldb, int nq, float *C, int64_t ldc, const float *bias,
-                   const float *R, int32_t act)
+                   const float *R, int32_t act, float *part)
 {
     (void)ldb; /* rows are looked up once per block copy: no computed-address variant */
-    if (p->fmt == SB_FMT_CSR) SB_FN(ell16_walk)(1, p, u0, u1, B, off, nq, C, ldc, bias, R, act);
-    else SB_FN(ell16_walk)(0, p, u0, u1, B, off, nq, C, ldc, bias, R, act);
+    if (p->fmt == SB_FMT_CSR) SB_FN(ell16_walk)(1, p, u0, u1, B, off, nq, C, ldc, bias, R, act, part);
+    else SB_FN(ell16_walk)(0, p, u0, u1, B, off, nq, C, ldc, bias, R, act, part);
 }
 #undef TS
 #undef TSH

@@ -4,20 +4,24 @@
  * where off[r] is the start of the activation row for reduction index r (conv.c); ldb > 0
  * says the rows are equally spaced (off[r] = r * ldb).  The final store of every output
  * applies the fused epilogue C = act(C + R) (R indexed like C, NULL: no residual; act an
- * SB_ACT_* code of epilogue.h). */
+ * SB_ACT_* code of epilogue.h).  part: the calling thread's scratch of (u1 - u0 + 2) *
+ * SB_PART_ROW floats, 64-byte aligned, where an ELL16 kernel keeps the partial sums of its
+ * rows between reduction blocks (the panel kernel takes NULL and ignores it). */
 #ifndef SB_KERNELS_H
 #define SB_KERNELS_H
 #include <stdint.h>
 #include "sb.h"
 
+#define SB_PART_ROW 128 /* floats per row of partial sums: the widest ELL16 pixel tile */
+
 typedef void (*sb_kernel_fn)(const sb_packed *p, int u0, int u1, const float *B,
                              const int32_t *off, int64_t ldb, int nq, float *C, int64_t ldc,
-                             const float *bias, const float *R, int32_t act);
+                             const float *bias, const float *R, int32_t act, float *part);
 
 /* every micro-kernel of the table (kernel_table.h) */
 #define SB_DECLARE_KERNEL(fn, family, isa)                                                  \
     void fn(const sb_packed *, int, int, const float *, const int32_t *, int64_t, int, \
-            float *, int64_t, const float *, const float *, int32_t);
+            float *, int64_t, const float *, const float *, int32_t, float *);
 SB_MICROKERNEL_TABLE(SB_DECLARE_KERNEL)
 #undef SB_DECLARE_KERNEL
 #endif

@@ -244,9 +244,10 @@ SB_PANEL_SHAPE(PANEL_NV, 1)
 
 void SB_PANEL_NAME(const sb_packed *p, int u0, int u1, const float *B, const int32_t *off,
                    int64_t ldb, int nq, float *C, int64_t ldc, const float *bias,
-                   const float *R, int32_t act)
+                   const float *R, int32_t act, float *part)
 {
     (void)ldb; /* 6 rows share each row address: the lookup is not worth a variant */
+    (void)part; /* partial sums stay in registers or go through C by chunk */
     const int chunks = SB_FN(panel_reuses)(p, u0, u1, nq);
     const int kc = chunks ? SB_FN(panel_chunk)() : p->cin;
     int32_t cursor[u1 - u0 > 0 ? u1 - u0 : 1];
