@@ -405,7 +405,7 @@ static void split_units(const sb_packed *p, int tid, int nt, int *u0, int *u1)
 static int splits_pixels(const sb_packed *p, const staging *s, int threads)
 {
     if (threads < 2) return 0;
-    if (FAMILY_OF[p->fmt] == SB_FAMILY_ELL16) /* rows whose split falls between cache lines */
+    if (FAMILY_OF[p->fmt] == SB_FAMILY_ELL16) /* partial sums in each thread's scratch */
         return s->nq >= (int64_t)SB_PIXEL_SPLIT_MIN_ELL16 * threads;
     return s->layout == SB_LAYOUT_DIRECT &&
            s->nq / SB_PIXEL_SPLIT_PANEL >= SB_PIXEL_SPLIT_MIN_UNITS * threads;

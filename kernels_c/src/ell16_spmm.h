@@ -40,13 +40,14 @@
 #define ELL16_RB 2 /* output rows per register tile */
 #define SB_ELL16_NAME SB_TILE_FN(f32_spmm_ell16_, ELL16_RB, NV_WIDE)
 
-/* rows: 1 or 2; nv vectors (last one masked by mk unless full); first: start from bias;
- * last: the final block, whose store applies the epilogue act(C + R) (r0, r1: the rows'
- * residuals, NULL: none). */
+/* rows: 1 or 2; nv vectors (last one masked by mk unless full); first: start from bias,
+ * else from the partial sums l0, l1 (the thread's scratch); last: the final block, whose
+ * store into c0, c1 applies the epilogue act(C + R) (r0, r1: the rows' residuals, NULL:
+ * none); every other block stores back to l0, l1. */
 SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, const int first,
                                const int last, const uint16_t *i0, const float *v0, int n0,
                                const uint16_t *i1, const float *v1, int n1, const int ts,
-                               const float *T, const float *l0, const float *l1, float *c0,
+                               const float *T, float *l0, float *l1, float *c0,
                                float *c1, float bs0, float bs1, const vm *mk,
                                const float *r0, const float *r1, int32_t act)
 {
@@ -93,8 +94,8 @@ SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, cons
             if (two) b[v] = v_epilogue(b[v], r1 ? r1 + v * VW : 0, !m, mk[v], act);
         }
         if (!last) { /* partial sums: the thread's own buffer, whole vectors */
-            V_STORE(c0 + v * VW, a[v]);
-            if (two) V_STORE(c1 + v * VW, b[v]);
+            V_STORE(l0 + v * VW, a[v]);
+            if (two) V_STORE(l1 + v * VW, b[v]);
             continue;
         }
         if (m) V_STOREM(c0 + v * VW, mk[v], a[v]);
@@ -165,7 +166,7 @@ SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int ts, const int nv, cons
                 n1 = two ? n0 : 0;
             }
             float *l0 = P + (int64_t)(u - u0) * ts, *l1 = l0 + ts;
-            float *c0 = last ? C + u * ldc + q0 : l0, *c1 = last ? (two ? c0 + ldc : c0) : l1;
+            float *c0 = C + u * ldc + q0, *c1 = two ? c0 + ldc : c0;
             const float bs0 = bias ? bias[u] : 0.0f, bs1 = bias && two ? bias[u + 1] : 0.0f;
             const float *e0 = R ? R + u * ldc + q0 : 0, *e1 = R && two ? e0 + ldc : 0;
 #define SB_ELL16_CALL(TWO, FIRST)                                                             \
@@ -279,5 +280,7 @@ void SB_ELL16_NAME(const sb_packed *p, int u0, int u1, const float *B, const int
 #undef TS
 #undef TSH
 #undef NV_HALF
+#undef SB_TS_w
+#undef SB_TS_h
 #undef ELL16_RB
 #undef SB_ELL16_NAME
