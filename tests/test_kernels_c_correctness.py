@@ -171,13 +171,16 @@ def test_half_tile_matches_torch(name: str, params: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("name, params", [
     ("dense", {}), ("block", {"n": 2, "sparsity": 0.25}), ("filter", {"sparsity": 0.1})])
-def test_chunked_1x1_panel_matches_torch(name: str, params: dict[str, Any]) -> None:
-    """1x1 panel layers whose rows are reused enough to chunk the input channels and copy
-    each chunk (panel_reuses): several chunks, a partial last one, a tail tile."""
+def test_copied_1x1_panel_matches_torch(name: str, params: dict[str, Any]) -> None:
+    """1x1 panel layers whose rows are reused enough to copy each pixel tile's rows of every
+    input channel into the thread's scratch (panel_reuses; kernels.h: part, cin x
+    SB_PANEL_ROW floats): up to 2048 channels, two threads' scratches under a row and under
+    a pixel split (28x28), several images, a tail tile."""
     gen = torch.Generator().manual_seed(7)
     failures = []
-    for cin, threads in ((300, 1), (520, 2)):
-        case = Case(params, 96, cin, 1, 1, 0, 1, 20, 21, True, threads, False, True, "relu6")
+    for cin, threads, batch, h, w in ((300, 1, 1, 20, 21), (520, 2, 1, 20, 21),
+                                      (2048, 2, 2, 14, 14), (1024, 2, 1, 28, 28)):
+        case = Case(params, 96, cin, 1, 1, 0, batch, h, w, True, threads, False, True, "relu6")
         failures += run_case(name, case, gen)
     assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
 

@@ -400,7 +400,7 @@ static void split_units(const sb_packed *p, int tid, int nt, int *u0, int *u1)
  * 90 % 1.021x; 1 thread 1.01-1.02x.
  * Panel: whole 128-pixel units from 3 a thread.  Panel 1x1 layers at 56x56 and 28x28, 2 threads,
  * interleaved A/B in one process: dense 1.11-1.30x, block 1x16 93.75 % 1.37-1.63x; block
- * 75 % 0.78-2.2x (256->64 slower: with all rows a thread chunks and copies, with half it
+ * 75 % 0.78-2.2x (256->64 slower: with all rows a thread copies its tiles, with half it
  * did not, panel_reuses).  3x3 layers keep the row split (dense 128->128 at 28x28: 0.92x). */
 static int splits_pixels(const sb_packed *p, const staging *s, int threads)
 {
@@ -425,6 +425,14 @@ static work thread_work(const sb_packed *p, const staging *s, int pixel_split, i
         split_units(p, tid, nt, &wk.u0, &wk.u1);
     }
     return wk;
+}
+
+/* Each thread's scratch (kernels.h): ELL16, the partial sums of (rows + 2) x SB_PART_ROW
+ * floats; the panel kernel of a 1x1 weight, one pixel tile's copied rows, cin x SB_PANEL_ROW. */
+static int64_t scratch_floats(const sb_packed *p)
+{
+    if (FAMILY_OF[p->fmt] == SB_FAMILY_ELL16) return (int64_t)(p->units + 2) * SB_PART_ROW;
+    return p->kh * p->kw == 1 ? (int64_t)p->cin * SB_PANEL_ROW : 0;
 }
 
 /* ---- the call -------------------------------------------------------------------------------- */
@@ -487,9 +495,7 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
     if (rc) return rc;
     const int64_t red = (int64_t)c.cin * c.kh * c.kw;
     const int64_t stage_len = round_up(s.stage, SB_ROW_ALIGN), wide_len = round_up(s.wide, SB_ROW_ALIGN);
-    /* ELL16: each thread's partial sums, (rows + 2) x SB_PART_ROW floats (kernels.h) */
-    const int64_t part_len = FAMILY_OF[p->fmt] == SB_FAMILY_ELL16
-                                 ? round_up((int64_t)(p->units + 2) * SB_PART_ROW, SB_ROW_ALIGN) : 0;
+    const int64_t part_len = round_up(scratch_floats(p), SB_ROW_ALIGN);
     const int64_t floats = stage_len + wide_len + part_len * threads;
     float *staged = workspace((size_t)floats * sizeof(float) + (size_t)red * sizeof(int32_t));
     if (!staged) FAIL(SB_ENOMEM, "out of memory for the %lld-float workspace", (long long)floats);

@@ -14,15 +14,11 @@
  * layers at 14x14 and up (140-150 at 7x7, where the 49-pixel tile is 3/4 full), block 1x16
  * at 75 % 120-210 GFLOP/s on the non-zero work.
  * Template: included once per ISA translation unit after vec.h. */
-#ifndef SB_PANEL_CHUNK_BYTES
-#define SB_PANEL_CHUNK_BYTES 32768 /* activation bytes of one tile's input-channel chunk */
-#endif
-#define SB_PANEL_CHUNK_MIN 8       /* fewest input channels per chunk */
-#define SB_PANEL_MIN_REUSE 64      /* stored rows per input channel to chunk and copy (1x1) */
+_Static_assert(PANEL_NT <= SB_PANEL_ROW, "a copied tile row must fit the scratch's rows");
+#define SB_PANEL_MIN_REUSE 64      /* stored rows per input channel to copy the tile rows (1x1) */
 
-SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const int first,
-                               const int last, const int tiled, int c0, const int32_t *cidx,
-                               int nb,
+SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const int tiled,
+                               const int32_t *cidx, int nb,
                                const float *val, int taps, int bh, int cin, const float *B,
                                const int32_t *off, int n, float *const *crow,
                                const float *bs, const float *const *rrow, int32_t act)
@@ -35,14 +31,13 @@ SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const
     for (int j = 0; j < rb; ++j)
 #pragma GCC unroll 8
         for (int v = 0; v < nv; ++v)
-            acc[j][v] = first || !crow[j] ? V_SET1(bs[j])
-                        : full ? V_LOAD(crow[j] + v * VW) : V_LOADM(crow[j] + v * VW, mk[v]);
+            acc[j][v] = V_SET1(bs[j]);
     for (int b = 0; b < nb; ++b) {
         const int ci = cidx[b];
         const float *vb = val + (int64_t)b * taps * bh;
         for (int t = 0; t < taps; ++t) {
-            /* tiled: B is the chunk's copied tile, row ci - c0 */
-            const float *src = tiled ? B + (ci - c0) * PANEL_NT : B + off[t * cin + ci];
+            /* tiled: B is the copied tile, row ci */
+            const float *src = tiled ? B + ci * PANEL_NT : B + off[t * cin + ci];
             const float *wv = vb + t * bh;
             vf x[PANEL_NV];
 #pragma GCC unroll 8
@@ -61,8 +56,7 @@ SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const
         if (!crow[j]) continue;
 #pragma GCC unroll 8
         for (int v = 0; v < nv; ++v) {
-            const vf a = last ? v_epilogue(acc[j][v], rrow[j] ? rrow[j] + v * VW : 0, full, mk[v], act)
-                              : acc[j][v];
+            const vf a = v_epilogue(acc[j][v], rrow[j] ? rrow[j] + v * VW : 0, full, mk[v], act);
             if (full) V_STORE(crow[j] + v * VW, a);
             else V_STOREM(crow[j] + v * VW, mk[v], a);
         }
@@ -89,19 +83,19 @@ SB_ALWAYS void SB_FN(panel_rows)(const sb_packed *p, int u, int j0, int rb, floa
     }
 }
 
-/* 1x1 weights (one tap): copy rows [c0, c1) of the pixel tile [0, n) into T, PANEL_NT
- * floats each, zero past n.  The rows of a 1x1 conv's input sit a whole plane apart (12.5 KB
- * at 56x56), so each reduction step would touch another page and the same few cache sets;
- * the copy makes every step one aligned row of one small buffer. */
-SB_ALWAYS void SB_FN(panel_stage)(const int nv, const int full, int c0, int c1, const float *B,
+/* 1x1 weights (one tap): copy every input channel's row of the pixel tile [0, n) into T,
+ * PANEL_NT floats each, zero past n.  The rows of a 1x1 conv's input sit a whole plane apart
+ * (12.5 KB at 56x56), so each reduction step would touch another page and the same few cache
+ * sets; the copy makes the reduction one sequential stream of aligned rows. */
+SB_ALWAYS void SB_FN(panel_stage)(const int nv, const int full, int cin, const float *B,
                                   const int32_t *off, int n, float *T)
 {
     vm mk[PANEL_NV];
 #pragma GCC unroll 8
     for (int v = 0; v < nv; ++v) mk[v] = v_mask(n - v * VW);
-    for (int ci = c0; ci < c1; ++ci) {
+    for (int ci = 0; ci < cin; ++ci) {
         const float *src = B + off[ci];
-        float *dst = T + (ci - c0) * PANEL_NT;
+        float *dst = T + ci * PANEL_NT;
 #pragma GCC unroll 8
         for (int v = 0; v < nv; ++v) {
             V_STORE(dst + v * VW, full ? V_LOAD(src + v * VW) : V_LOADM(src + v * VW, mk[v]));
@@ -113,105 +107,73 @@ SB_ALWAYS void SB_FN(panel_stage)(const int nv, const int full, int c0, int c1, 
     }
 }
 
-/* The first block of [b0, end) whose input channel is c1 or above (end if none): a binary
- * search over the rising cidx.  A linear scan here held 19 % of the kernel's perf samples
- * on a dense 1x1 layer: one spilled counter update per block per chunk per tile. */
-SB_ALWAYS int SB_FN(panel_chunk_end)(const int32_t *cidx, int b0, int end, int c1)
-{
-    while (b0 < end) {
-        const int mid = b0 + (end - b0) / 2;
-        if (cidx[mid] < c1) b0 = mid + 1;
-        else end = mid;
-    }
-    return b0;
-}
-
-/* Into L2: the weights of `blocks` blocks from block b0 on -- the next block-row's part of
- * this chunk, fetched while this block-row computes.  Each block-row's chunk is a few KB
- * a whole block-row's weights apart (48 KB at 2048 input channels), so the hardware
- * prefetcher starts cold on every one, and on a layer whose weights come from DRAM (a
- * whole ResNet-50's 100 MB do not fit in L3) the kernel waited on each: 2048->512 1x1 at
- * 7x7 took 1.68 ms with cold caches against 0.82 ms warm (Zen 5, 1 thread). */
-SB_ALWAYS void SB_FN(panel_prefetch)(const sb_packed *p, int b0, int blocks)
+/* Into L2: the weights of block-row u, fetched while the block-row before it computes.
+ * Each block-row's weights follow the last one's, but the hardware prefetcher does not
+ * run far enough ahead of a kernel that spends a whole block-row's FMAs on each: on a model
+ * whose weights come from DRAM (a whole ResNet-50's 100 MB do not fit in L3) the kernel
+ * waited on them (2048->512 1x1 at 7x7: 1.68 ms with cold caches against 0.82 ms warm,
+ * Zen 5, 1 thread). */
+SB_ALWAYS void SB_FN(panel_prefetch)(const sb_packed *p, int u)
 {
     const int64_t per = (int64_t)p->kh * p->kw * p->bh; /* floats per block */
-    const char *at = (const char *)(p->val + b0 * per);
-    const int64_t bytes = blocks * per * (int64_t)sizeof(float);
+    const char *at = (const char *)(p->val + p->rowptr[u] * per);
+    const int64_t bytes = (p->rowptr[u + 1] - p->rowptr[u]) * per * (int64_t)sizeof(float);
     for (int64_t k = 0; k < bytes; k += 64) __builtin_prefetch(at + k, 0, 2);
 }
 
-/* One pixel tile [0, n) (B, C already offset) of block-rows [u0, u1), input channels in
- * chunks of kc: with T (1x1 weights reused enough, panel_reuses) every block-row runs over
- * one chunk's activation rows, copied into T (panel_stage), before the next chunk is read,
- * so the rows stay in L1 instead of being streamed from L2 once per block-row; without T
- * one chunk of every channel, its rows read in place.  Partial sums go through C between
- * chunks; cidx rises within a block-row (sb_validate), so one cursor per block-row finds
- * each chunk's blocks. */
+/* One pixel tile [0, n) (B, C already offset) of block-rows [u0, u1), all input channels in
+ * one pass, so every output is stored once, with its epilogue.  With T (1x1 weights reused
+ * enough, panel_reuses) the tile's rows are first copied into T (panel_stage) and every
+ * block-row reads them from there; without T each block-row reads B's rows in place. */
 SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const sb_packed *p, int u0,
                                  int u1, const float *B, const int32_t *off, int n, float *C,
                                  int64_t ldc, const float *bias, const float *R, int32_t act,
-                                 int kc, int32_t *cursor, float *T)
+                                 float *T)
 {
     const int taps = p->kh * p->kw, bh = p->bh, cin = p->cin, tiled = T != 0;
-    for (int u = u0; u < u1; ++u) cursor[u - u0] = p->rowptr[u];
-    for (int c0 = 0; c0 < cin; c0 += kc) {
-        const int first = c0 == 0, c1 = cin - c0 < kc ? cin : c0 + kc, last = c1 == cin;
-        if (tiled) SB_FN(panel_stage)(nv, full, c0, c1, B, off, n, T);
-        for (int u = u0; u < u1; ++u) {
-            const int b0 = cursor[u - u0], end = p->rowptr[u + 1];
-            const int b1 = SB_FN(panel_chunk_end)(p->cidx, b0, end, c1);
-            cursor[u - u0] = b1;
-            if (u + 1 < u1) SB_FN(panel_prefetch)(p, cursor[u + 1 - u0], b1 - b0);
-            if (b1 == b0 && !first && !last) continue; /* nothing of this chunk here */
-            const int32_t *ci = p->cidx + b0;
-            for (int j0 = 0; j0 < bh; j0 += PANEL_RB) {
-                const int rb = bh - j0 < PANEL_RB ? bh - j0 : PANEL_RB;
-                float *crow[PANEL_RB];
-                const float *rrow[PANEL_RB];
-                float bs[PANEL_RB];
-                SB_FN(panel_rows)(p, u, j0, rb, C, ldc, bias, R, crow, rrow, bs);
-                const float *val = p->val + (int64_t)b0 * taps * bh + j0;
+    if (tiled) SB_FN(panel_stage)(nv, full, cin, B, off, n, T);
+    for (int u = u0; u < u1; ++u) {
+        const int b0 = p->rowptr[u], b1 = p->rowptr[u + 1];
+        if (u + 1 < u1) SB_FN(panel_prefetch)(p, u + 1);
+        const int32_t *ci = p->cidx + b0;
+        for (int j0 = 0; j0 < bh; j0 += PANEL_RB) {
+            const int rb = bh - j0 < PANEL_RB ? bh - j0 : PANEL_RB;
+            float *crow[PANEL_RB];
+            const float *rrow[PANEL_RB];
+            float bs[PANEL_RB];
+            SB_FN(panel_rows)(p, u, j0, rb, C, ldc, bias, R, crow, rrow, bs);
+            const float *val = p->val + (int64_t)b0 * taps * bh + j0;
 #define SB_PANEL_MK(RB, TILED)                                                                \
-    SB_FN(panel_mk)(RB, nv, full, first, last, TILED, c0, ci, b1 - b0, val, TILED ? 1 : taps, \
-                    bh, cin,                                                                  \
+    SB_FN(panel_mk)(RB, nv, full, TILED, ci, b1 - b0, val, TILED ? 1 : taps, bh, cin,         \
                     TILED ? T : B, off, n, crow, bs, rrow, act)
 #define SB_PANEL_CASE(RB)                                                                     \
     case RB:                                                                                  \
         if (tiled) SB_PANEL_MK(RB, 1);                                                        \
         else SB_PANEL_MK(RB, 0);                                                              \
         break;
-                switch (rb) {
-                    SB_PANEL_CASE(1) SB_PANEL_CASE(2) SB_PANEL_CASE(3)
-                    SB_PANEL_CASE(4) SB_PANEL_CASE(5) SB_PANEL_CASE(6)
-                }
+            switch (rb) {
+                SB_PANEL_CASE(1) SB_PANEL_CASE(2) SB_PANEL_CASE(3)
+                SB_PANEL_CASE(4) SB_PANEL_CASE(5) SB_PANEL_CASE(6)
+            }
 #undef SB_PANEL_CASE
 #undef SB_PANEL_MK
-            }
         }
     }
 }
 
-/* Input channels per chunk: SB_PANEL_CHUNK_BYTES of a tile's activation rows (1x1). */
-SB_ALWAYS int SB_FN(panel_chunk)(void)
-{
-    const int kc = SB_PANEL_CHUNK_BYTES / (PANEL_NT * (int)sizeof(float));
-    return kc < SB_PANEL_CHUNK_MIN ? SB_PANEL_CHUNK_MIN : kc;
-}
-
-/* Chunk the input channels and copy the tile rows (panel_stage) only for a 1x1 weight
- * whose activation rows each feed at least SB_PANEL_MIN_REUSE stored rows of block-rows
- * [u0, u1), on more than one pixel tile.  One pixel tile (a 7x7 map: 49 or 63 pixels)
- * reads each activation row once per block-row whatever the chunking, so there chunks only
- * cut every block-row's weights into pieces a block-row apart (3 KB, 48 KB apart at 2048
- * channels) that the hardware prefetcher meets cold: unchunked, the weights stream in
- * order (ResNet-50's 7x7 layers with weights fresh from DRAM: 0.82-0.93x the time).
- * Below the reuse, the copy and the partial sums' trips through C between chunks cost more
- * than reading B's rows from L2 in place, and a 3x3 layer (its tap rows read in place from
- * the staged planes) never gains: Zen 5, 1 thread,
- * interleaved A/B against chunking at >= 16 rows for every kernel size: 3x3 dense
- * 1.05-1.06x, block 1x16 75 % 1.15-1.25x; 1x1 block 75 % at 64-128 rows per channel
- * 1.15-1.41x, filter 75 % 1.18x; dense 1x1 at >= 256 rows keeps its chunks (unchunked
- * 0.86-0.92x). */
+/* Copy the tile rows (panel_stage) only for a 1x1 weight whose activation rows each feed at
+ * least SB_PANEL_MIN_REUSE stored rows of block-rows [u0, u1), on more than one pixel tile.
+ * One pixel tile (a 7x7 map: 49 or 63 pixels) reads each activation row once per block-row
+ * whether copied or not; below the reuse the copy costs more than reading B's rows from L2
+ * in place, and a 3x3 layer (its tap rows read in place from the staged planes) never
+ * gains (Zen 5, 1 thread, interleaved A/B against copying at >= 16 rows for every kernel
+ * size: 3x3 dense 1.05-1.06x, block 1x16 75 % 1.15-1.25x; 1x1 block 75 % at 64-128 rows
+ * per channel 1.15-1.41x, filter 75 % 1.18x).  The whole reduction is copied at once
+ * (T: cin x PANEL_NT floats of the thread's scratch, up to 512 KB, streamed from L2):
+ * on Zen 4 (32 KB L1D), interleaved A/B in one process against chunks of 32 KB of rows
+ * with partial sums through C between them, ResNet-50's 52 layers: 1 thread dense 1x1
+ * 1.069x (14x14 1.06-1.15x), 3x3 1.010x, block 1x16 75 % 1.047x, 93.75 % 1.081x, filter
+ * 75 % 1.026x; 2 threads dense 1.040x, block 75 % 1.040x (chunks of 16 KB: 0.97x). */
 SB_ALWAYS int SB_FN(panel_reuses)(const sb_packed *p, int u0, int u1, int nq)
 {
     const int64_t rows = (int64_t)(p->rowptr[u1] - p->rowptr[u0]) * p->bh;
@@ -226,11 +188,9 @@ SB_ALWAYS int SB_FN(panel_reuses)(const sb_packed *p, int u0, int u1, int nq)
 #define SB_PANEL_SHAPE2(NVC, FULL)                                                            \
     static __attribute__((noinline)) void SB_CAT(SB_PANEL_NAME, _tile_##NVC##_##FULL)(       \
         const sb_packed *p, int u0, int u1, const float *B, const int32_t *off, int n,       \
-        float *C, int64_t ldc, const float *bias, const float *R, int32_t act, int kc,       \
-        int32_t *cursor, float *T)                                                           \
+        float *C, int64_t ldc, const float *bias, const float *R, int32_t act, float *T)     \
     {                                                                                         \
-        SB_FN(panel_tile)(NVC, FULL, p, u0, u1, B, off, n, C, ldc, bias, R, act, kc, cursor, \
-                          T);                                                                \
+        SB_FN(panel_tile)(NVC, FULL, p, u0, u1, B, off, n, C, ldc, bias, R, act, T);         \
     }
 SB_PANEL_SHAPE(1, 0)
 #if PANEL_NV >= 2
@@ -247,18 +207,13 @@ void SB_PANEL_NAME(const sb_packed *p, int u0, int u1, const float *B, const int
                    const float *R, int32_t act, float *part)
 {
     (void)ldb; /* 6 rows share each row address: the lookup is not worth a variant */
-    (void)part; /* partial sums stay in registers or go through C by chunk */
-    const int chunks = SB_FN(panel_reuses)(p, u0, u1, nq);
-    const int kc = chunks ? SB_FN(panel_chunk)() : p->cin;
-    int32_t cursor[u1 - u0 > 0 ? u1 - u0 : 1];
-    /* the chunk copy (panel_stage), 64-byte aligned; NULL: read B's rows in place */
-    float raw[(chunks ? kc : 1) * PANEL_NT + 16];
-    float *T = chunks ? (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63) : 0;
+    /* the tile copy (panel_stage) in the thread's scratch; NULL: read B's rows in place */
+    float *T = SB_FN(panel_reuses)(p, u0, u1, nq) ? part : 0;
     int q0 = 0;
 #define SB_PANEL_RUN(NVC, FULL, N) SB_PANEL_RUN2(NVC, FULL, N)
 #define SB_PANEL_RUN2(NVC, FULL, N)                                                          \
     SB_CAT(SB_PANEL_NAME, _tile_##NVC##_##FULL)(p, u0, u1, B + q0, off, N, C + q0, ldc, bias, \
-                                                R ? R + q0 : 0, act, kc, cursor, T)
+                                                R ? R + q0 : 0, act, T)
     for (; nq - q0 >= PANEL_NT; q0 += PANEL_NT) SB_PANEL_RUN(PANEL_NV, 1, PANEL_NT);
     /* tail: just enough vectors for the remaining pixels (49 of a 7x7 map: 4 zmm, not 8) */
     const int rem = nq - q0;

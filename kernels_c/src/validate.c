@@ -139,10 +139,6 @@ int sb_validate(const sb_packed *p, char *err, int errlen)
         for (int64_t i = 0; i < nnz; ++i)
             if (p->cidx[i] < 0 || p->cidx[i] >= p->cin)
                 FAIL(SB_ECORRUPT, "index %d at %lld out of range [0, %d)", p->cidx[i], (long long)i, p->cin);
-        for (int u = 0; u < p->units; ++u) /* the kernel's chunk cursors need rising channels */
-            for (int32_t i = p->rowptr[u] + 1; i < p->rowptr[u + 1]; ++i)
-                if (p->cidx[i] <= p->cidx[i - 1])
-                    FAIL(SB_ECORRUPT, "block channels not rising in block-row %d at %d", u, i);
         if (p->rowmap)
             for (int i = 0; i < p->valid_rows; ++i)
                 if (p->rowmap[i] < 0 || p->rowmap[i] >= p->cout)
