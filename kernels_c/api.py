@@ -135,9 +135,10 @@ class PreparedConv:
         self.kernel = f"{pattern.name}-{isa}"
         ffi, lib = _lib()
         # what runs: the C micro-kernel (e.g. f32_spmm_ell16_2x8v_avx512) and the staging
-        # layout; until a call reports what it ran, what a layout='auto' call picks
+        # layout the last call reported (None before the first: layout 'auto' picks it from
+        # the input's size too, sb_auto_layout)
         self.kernel_function = _kernel_name(lib.sb_kernel_for(packed.fmt, ISAS.index(isa)))
-        self.layout = _LAYOUT_NAMES[lib.sb_auto_layout(packed.kh, packed.kw, *stride, *padding)]
+        self.layout: str | None = None
         self.nnz = packed.nnz
         self.threads_used: int | None = None
         """OpenMP threads the last call ran on, as the C kernel reports it (with

@@ -61,7 +61,8 @@ def test_c_rows_name_functions_of_the_compiled_library(swept) -> None:
 def _auto_layout(row) -> str:
     """The staging C picks for a layer row's geometry (layout 'auto')."""
     code = _build.load().lib.sb_auto_layout(row.kernel_h, row.kernel_w, row.stride, row.stride,
-                                            row.padding, row.padding)
+                                            row.padding, row.padding, row.height, row.width,
+                                            row.actual_density, row.threads)
     return next(name for name, value in kernels_c.LAYOUTS.items() if value == code)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import kernels_c
 import patterns
@@ -162,8 +163,8 @@ def test_conv_isa_is_reported_and_forced() -> None:
         conv = kernels_c.prepare(weight, pattern=pattern, padding=1, isa=isa)
         assert conv.isa == isa and conv.kernel == f"block-{isa}"
         assert conv.kernel_function.endswith(isa)
-        assert conv.layout == "shifted"  # 3x3, padding 1
         outs.append(conv(x))
+        assert conv.layout == "shifted"  # 3x3, padding 1, 6x6: 3 vectors of 16 either way
     for out in outs[1:]:
         torch.testing.assert_close(out, outs[0], rtol=1e-4, atol=1e-4)
 
@@ -211,8 +212,12 @@ def test_micro_kernel_and_layout_are_named(name: str, params: dict, function: st
     for isa in kernels_c.available_isas():
         conv = kernels_c.prepare(weight, pattern=pattern, isa=isa)
         assert conv.kernel_function.startswith(function) and conv.kernel_function.endswith(isa)
+        assert conv.layout is None  # nothing ran yet
+        conv(torch.randn(1, 16, 5, 5))
         assert conv.layout == "direct"
-        assert kernels_c.prepare(weight, pattern=pattern, stride=2, isa=isa).layout == "shifted"
+        strided = kernels_c.prepare(weight, pattern=pattern, stride=2, isa=isa)
+        strided(torch.randn(1, 16, 5, 5))
+        assert strided.layout == "shifted"
 
 
 # --- issue 14: one kernel table names, dispatches and declares every micro-kernel ---------
@@ -241,7 +246,31 @@ def test_kernel_table_is_what_the_library_dispatches_and_exports() -> None:
     assert kernels_c.LAYOUTS["shifted"] == lib.SB_LAYOUT_SHIFTED
 
 
-@pytest.mark.parametrize("layout", ["shifted", "aligned", "im2col"])
+@pytest.mark.parametrize("side, stride, layout", [
+    (14, 1, "columns"), (28, 1, "columns"), (56, 1, "shifted"), (7, 1, "shifted"),
+    (14, 2, "shifted")])
+def test_auto_stages_column_copies_where_shifted_rows_waste_vectors(side: int, stride: int,
+                                                                    layout: str) -> None:
+    """3x3 convs: shifted rows are Wout + 2 wide; where that costs 5 % more 16-pixel vectors
+    (14x14: 14 against 13), the stride is 1 and the weight stores at least 20 % of its
+    values and one thread runs it, auto stages column copies instead, whose output matches
+    torch."""
+    sparse, masked = _masked("unstructured", (8, 8, 3, 3), sparsity=0.9)
+    conv = kernels_c.prepare(masked, pattern=sparse, stride=stride, padding=1)
+    conv(torch.randn(1, 8, side, side))
+    assert conv.layout == "shifted"  # 10 % of the values: the copies do not pay
+    pattern, weight = _masked("dense", (8, 8, 3, 3))
+    conv = kernels_c.prepare(weight, pattern=pattern, stride=stride, padding=1)
+    x = torch.randn(1, 8, side, side)
+    conv(x, threads=2)
+    assert conv.layout == "shifted"  # two threads: the copies cross between the cores
+    y = conv(x)
+    assert conv.layout == layout
+    torch.testing.assert_close(y, F.conv2d(x, weight, stride=stride, padding=1), rtol=1e-4,
+                               atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", ["shifted", "columns", "im2col"])
 def test_a_call_reports_the_layout_and_function_it_ran(layout: str) -> None:
     pattern, weight = _masked("block", (8, 8, 3, 3), n=2, sparsity=0.5)
     for isa in kernels_c.available_isas():

@@ -115,7 +115,7 @@ def run_case(name: str, case: Case, gen: torch.Generator) -> list[str]:
     layouts = ["auto"]
     if case.layouts:
         direct = case.k == 1 and case.stride == 1 and case.padding == 0
-        layouts += ["shifted", "im2col", "aligned"] + (["direct"] if direct else [])
+        layouts += ["shifted", "im2col", "columns"] + (["direct"] if direct else [])
     for isa in kernels_c.available_isas():
         conv = PreparedConv(packed, pattern, (case.stride,) * 2, (case.padding,) * 2, bias, isa)
         for layout in layouts:
@@ -206,7 +206,7 @@ def test_prepare_path_matches_one_shot_conv2d() -> None:
     assert conv.kernel == f"cs-{conv.isa}"
 
 
-@pytest.mark.parametrize("layout", ["shifted", "im2col", "aligned"])
+@pytest.mark.parametrize("layout", ["shifted", "im2col", "columns"])
 def test_forced_layouts_agree(layout: str) -> None:
     pattern = patterns.make("unstructured", sparsity=0.5)
     weight = torch.randn(5, 6, 3, 3)

@@ -89,14 +89,35 @@ static int is_pointwise(int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t 
     return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
 }
 
-/* Auto: the cheapest staging.  The ell16 kernel copies every activation tile it reads into
- * its own aligned L1 buffer, so unlike the former one-row kernels it gains nothing from
- * aligned rows: on ResNet-50 (cs k=4 / unstructured 90 %, 1 thread, shared CPU) shifted beat
- * aligned and im2col on every 3x3 layer (l1.c2 1.47 vs 1.87 / 2.72 ms) and direct beat both
- * on misaligned 1x1 layers (l3.c1b 0.51 vs 0.65 ms). */
-int sb_auto_layout(int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw)
+/* Auto: the cheapest staging.  DIRECT for a pointwise conv.  Else SHIFTED stages about one
+ * copy of the input, but its rows are wo + kw - 1 wide, so the kernel computes (and the
+ * compaction drops) kw - 1 columns per row; COLUMNS stages kw copies with rows exactly wo
+ * wide and writes y itself.  At stride 1, COLUMNS wherever SHIFTED computes at least
+ * SB_COLUMNS_MIN_WASTE more 16-pixel vectors and the weight stores at least
+ * SB_COLUMNS_MIN_DENSITY of its values (the copies cost the same at any density, the
+ * vectors saved less and less): Zen 4, 1 thread, interleaved A/B in one process over
+ * ResNet-50's 3x3 layers, COLUMNS against SHIFTED everywhere: dense 1.03-1.06x at 28x28 and
+ * 14x14 (8 % fewer vectors), 0.99-1.02x at 56x56 (3.5 %), 0.99x at 7x7 (none), 0.93-1.00x
+ * at stride 2; cs k=4 1.03-1.035x, 0.98-0.99x, 0.974x, 0.97-1.02x; then with the rule, 28x28
+ * and 14x14 only: dense 1.05-1.07x, cs k=4 1.00-1.06x, nm 1:4 1.02-1.04x, unstructured 75 %
+ * 1.00-1.05x, block 1x16 75 % 0.97-1.03x, unstructured 90 % 0.97-1.02x (so not below).
+ * One thread only: on two, where each thread stages half the planes and reads all of
+ * them, kw copies cross between the cores' caches instead of one (dense 0.95-1.03x, cs k=4
+ * 0.75-1.01x, with or without the compaction).  Earlier, on ResNet-50 (cs k=4 /
+ * unstructured 90 %), shifted beat im2col and 64-byte aligned rows on every 3x3 layer and
+ * direct beat both on misaligned 1x1 layers. */
+#define SB_COLUMNS_MIN_WASTE 0.05
+#define SB_COLUMNS_MIN_DENSITY 0.2
+int sb_auto_layout(int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw,
+                   int32_t h, int32_t w, double density, int32_t threads)
 {
-    return is_pointwise(kh, kw, sh, sw, ph, pw) ? SB_LAYOUT_DIRECT : SB_LAYOUT_SHIFTED;
+    if (is_pointwise(kh, kw, sh, sw, ph, pw)) return SB_LAYOUT_DIRECT;
+    const int64_t ho = (h + 2 * ph - kh) / sh + 1, wo = (w + 2 * pw - kw) / sw + 1;
+    if (threads != 1 || sh != 1 || sw != 1 || ho < 1 || wo < 1 ||
+        !(density >= SB_COLUMNS_MIN_DENSITY))
+        return SB_LAYOUT_SHIFTED;
+    const int64_t exact = (ho * wo + 15) / 16, shifted = (ho * (wo + kw - 1) + 15) / 16;
+    return shifted >= exact * (1.0 + SB_COLUMNS_MIN_WASTE) ? SB_LAYOUT_COLUMNS : SB_LAYOUT_SHIFTED;
 }
 
 /* ---- one call's shapes and staging plan ------------------------------------------------- */
@@ -112,7 +133,7 @@ typedef struct conv_call {
  *  aligned: c = kw (one copy per column shift), rw = 16-multiple, a tap adds (kh/sh)*rw,
  *           so every row a kernel loads is 64-byte aligned (Kw copies of the input). */
 typedef struct staging {
-    int layout;          /* SB_LAYOUT_DIRECT .. SB_LAYOUT_ALIGNED */
+    int layout;          /* SB_LAYOUT_DIRECT .. SB_LAYOUT_COLUMNS */
     int planes;          /* 1: shifted or aligned phase planes */
     int compact;         /* planes rows wider than wo: the kernel writes `wide`, compacted into y */
     int hq, rw;          /* planes: rows, row width (floats) */
@@ -167,10 +188,13 @@ static conv_call describe_call(const sb_packed *p, int32_t batch, int32_t h, int
 }
 
 /* The layout a call asks for, AUTO resolved; -1 when it cannot run this convolution. */
-static int resolve_layout(const conv_call *c, int32_t layout)
+static int resolve_layout(const sb_packed *p, const conv_call *c, int32_t layout, int32_t threads)
 {
-    const int direct = sb_auto_layout(c->kh, c->kw, c->sh, c->sw, c->ph, c->pw) == SB_LAYOUT_DIRECT;
-    if (layout == SB_LAYOUT_AUTO) return direct ? SB_LAYOUT_DIRECT : SB_LAYOUT_SHIFTED;
+    const double density = (double)p->len_val / ((double)c->cout * c->cin * c->kh * c->kw);
+    const int picked = sb_auto_layout(c->kh, c->kw, c->sh, c->sw, c->ph, c->pw, c->h, c->w,
+                                      density, threads);
+    const int direct = is_pointwise(c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
+    if (layout == SB_LAYOUT_AUTO) return picked;
     if (layout <= SB_LAYOUT_AUTO || layout >= SB_LAYOUTS || (layout == SB_LAYOUT_DIRECT && !direct))
         return -1;
     return layout;
@@ -180,14 +204,14 @@ static int plan_staging(const conv_call *c, int layout, staging *s, char *err, i
 {
     memset(s, 0, sizeof *s);
     s->layout = layout;
-    s->planes = layout == SB_LAYOUT_SHIFTED || layout == SB_LAYOUT_ALIGNED;
+    s->planes = layout == SB_LAYOUT_SHIFTED || layout == SB_LAYOUT_COLUMNS;
     /* shifted: sh*sw phase planes of hq x wq per channel (stride 1: the padded plane) */
     const int wq = c->wo + (c->kw - 1) / c->sw;
     s->hq = c->ho + (c->kh - 1) / c->sh;
     s->psh = c->sh < c->kh ? c->sh : c->kh; /* row phases some tap reads */
     const int psw = c->sw < c->kw ? c->sw : c->kw;
-    s->rw = layout == SB_LAYOUT_ALIGNED ? (int)round_up(c->wo, SB_ROW_ALIGN) : wq;
-    s->ncol = layout == SB_LAYOUT_ALIGNED ? c->kw : psw;
+    s->rw = layout == SB_LAYOUT_COLUMNS ? c->wo : wq;
+    s->ncol = layout == SB_LAYOUT_COLUMNS ? c->kw : psw;
     s->plane_r = (int64_t)s->hq * s->rw;
     const int64_t red = (int64_t)c->cin * c->kh * c->kw;
     if (layout == SB_LAYOUT_DIRECT) {
@@ -239,7 +263,7 @@ static void fill_offsets(const conv_call *c, const staging *s, int32_t *off)
             switch (s->layout) {
             case SB_LAYOUT_DIRECT: off[r] = (int32_t)(ci * c->plane_in); break;
             case SB_LAYOUT_IM2COL: off[r] = (int32_t)(r * s->ldb); break;
-            case SB_LAYOUT_ALIGNED:
+            case SB_LAYOUT_COLUMNS:
                 off[r] = (int32_t)((plane_row + dw) * s->plane_r + (dh / c->sh) * s->rw);
                 break;
             default: /* shifted */
@@ -488,7 +512,7 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
                              isa, err, errlen);
     if (rc) return rc;
     const conv_call c = describe_call(p, batch, h, w, sh, sw, ph, pw);
-    const int chosen = resolve_layout(&c, layout);
+    const int chosen = resolve_layout(p, &c, layout, threads);
     if (chosen < 0) FAIL(SB_EINVAL, "layout %d cannot run this convolution", layout);
     staging s;
     rc = plan_staging(&c, chosen, &s, err, errlen);

@@ -24,13 +24,13 @@
     X(AVX512, 2)
 
 /* X(NAME, code): how the activations B are staged for the SpMM (conv.c).  AUTO resolves to
- * DIRECT or SHIFTED (sb_auto_layout); IM2COL and ALIGNED run only when forced. */
+ * DIRECT, COLUMNS or SHIFTED (sb_auto_layout); IM2COL runs only when forced. */
 #define SB_LAYOUT_TABLE(X) \
     X(AUTO, 0)             \
     X(DIRECT, 1)           \
     X(SHIFTED, 2)          \
     X(IM2COL, 3)           \
-    X(ALIGNED, 4)
+    X(COLUMNS, 4)
 
 /* X(NAME, code, FAMILY): packed weight formats (sb.h describes each) and the micro-kernel
  * family that runs it */

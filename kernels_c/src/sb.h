@@ -70,8 +70,8 @@ typedef struct sb_ran {
 } sb_ran;
 
 /* layout: an SB_LAYOUT_* code: AUTO (sb_auto_layout), DIRECT (1x1/s1/p0 only), SHIFTED
- * phase planes, IM2COL, ALIGNED (shifted with 64-byte aligned tap rows); the last two only
- * when forced.  ran (may be NULL): what ran.  The output epilogue is fused into the last
+ * phase planes, COLUMNS (one plane per column shift, rows exactly the output's width),
+ * IM2COL (only when forced).  ran (may be NULL): what ran.  The output epilogue is fused into the last
  * write of every output: y = act(conv + bias + residual), residual (NULL: none) shaped
  * like y and not y itself, act an SB_ACT_* code of epilogue.h (0 none, 1 relu, 2 relu6). */
 int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int32_t w,
@@ -80,9 +80,11 @@ int sb_conv2d(const sb_packed *p, const float *x, int32_t batch, int32_t h, int3
               int32_t threads, int32_t isa, int32_t layout, sb_ran *ran, char *err,
               int errlen);
 
-/* the layout (DIRECT or SHIFTED) that layout AUTO picks for this geometry */
+/* the layout (DIRECT, COLUMNS or SHIFTED) that layout AUTO picks for this geometry, input
+ * h x w, a weight storing `density` of its cout x cin x kh x kw values (sb_conv2d: len_val)
+ * and a team of `threads` */
 int sb_auto_layout(int32_t kh, int32_t kw, int32_t stride_h, int32_t stride_w, int32_t pad_h,
-                   int32_t pad_w);
+                   int32_t pad_w, int32_t h, int32_t w, double density, int32_t threads);
 int sb_isa_mask(void);                         /* bit i set: ISA i runs on this CPU */
 int sb_kernel_for(int fmt, int isa);           /* the SB_KERNEL_* row that runs fmt on isa, -1 if none */
 const char *sb_kernel_name(int kernel);        /* its function, e.g. f32_spmm_ell16_2x8v_avx512; "" if none */
