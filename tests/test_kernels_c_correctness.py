@@ -185,6 +185,25 @@ def test_copied_1x1_panel_matches_torch(name: str, params: dict[str, Any]) -> No
     assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
 
 
+@pytest.mark.parametrize("name, params", [
+    ("dense", {}), ("block", {"n": 4, "sparsity": 0.5}), ("filter", {"sparsity": 0.25}),
+    ("cs", {"k": 4}), ("nm", {"n": 2, "m": 8}), ("unstructured", {"sparsity": 0.9})])
+def test_half_width_tail_vectors_match_torch(name: str, params: dict[str, Any]) -> None:
+    """Tails whose last vector holds at most half its lanes run as 256-bit loads and FMAs
+    on AVX-512 (vec.h: SB_HALF_TAIL): 1 to 8 pixels past the last full vector (7x7: 1,
+    14x14: 4, 4x6: 8), one vector alone (3x2), a 9-pixel last vector (5x5, full width),
+    tails after whole tiles, the fused epilogue, two threads, several images."""
+    gen = torch.Generator().manual_seed(5)
+    shapes = [(1, 0, 7, 7, 1), (1, 0, 14, 14, 2), (1, 0, 4, 6, 1), (1, 0, 3, 2, 1),
+              (1, 0, 5, 5, 1), (1, 0, 17, 9, 2), (3, 1, 7, 7, 1), (3, 1, 14, 14, 1),
+              (3, 1, 12, 11, 2), (1, 0, 13, 21, 1)]
+    failures = [f for k, pad, h, w, batch in shapes
+                for threads in (1, 2)
+                for f in run_case(name, Case(params, 20, 64, k, 1, pad, batch, h, w, True,
+                                             threads, False, True, "relu6"), gen)]
+    assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
+
+
 def test_rearranged_block_matches_torch_on_generated_shapes() -> None:
     """block(rearrange=true): permuted block-rows, each row stored to its own channel."""
     gen = torch.Generator().manual_seed(4321)

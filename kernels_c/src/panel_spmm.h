@@ -17,8 +17,8 @@
 _Static_assert(PANEL_NT <= SB_PANEL_ROW, "a copied tile row must fit the scratch's rows");
 #define SB_PANEL_MIN_REUSE 64      /* stored rows per input channel to copy the tile rows (1x1) */
 
-SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const int tiled,
-                               const int32_t *cidx, int nb,
+SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const int half,
+                               const int tiled, const int32_t *cidx, int nb,
                                const float *val, int taps, int bh, int cin, const float *B,
                                const int32_t *off, int n, float *const *crow,
                                const float *bs, const float *const *rrow, int32_t act)
@@ -42,12 +42,17 @@ SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const
             vf x[PANEL_NV];
 #pragma GCC unroll 8
             for (int v = 0; v < nv; ++v)
-                x[v] = full ? V_LOAD(src + v * VW) : V_LOADM(src + v * VW, mk[v]);
+                x[v] = full ? V_LOAD(src + v * VW)
+                       : half && v == nv - 1 ? VT_LOADM(src + v * VW, mk[v])
+                                             : V_LOADM(src + v * VW, mk[v]);
 #pragma GCC unroll 8
             for (int j = 0; j < rb; ++j) {
                 const vf w = V_SET1(wv[j]);
 #pragma GCC unroll 8
-                for (int v = 0; v < nv; ++v) acc[j][v] = V_FMA(w, x[v], acc[j][v]);
+                for (int v = 0; v < nv; ++v)
+                    acc[j][v] = !half || v < nv - 1 ? V_FMA(w, x[v], acc[j][v])
+                                : nv == 1           ? VT_FMA1(wv[j], x[v], acc[j][v])
+                                                    : VT_FMA(w, x[v], acc[j][v]);
             }
         }
     }
@@ -125,7 +130,8 @@ SB_ALWAYS void SB_FN(panel_prefetch)(const sb_packed *p, int u)
  * one pass, so every output is stored once, with its epilogue.  With T (1x1 weights reused
  * enough, panel_reuses) the tile's rows are first copied into T (panel_stage) and every
  * block-row reads them from there; without T each block-row reads B's rows in place. */
-SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const sb_packed *p, int u0,
+SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const int half,
+                                 const sb_packed *p, int u0,
                                  int u1, const float *B, const int32_t *off, int n, float *C,
                                  int64_t ldc, const float *bias, const float *R, int32_t act,
                                  float *T)
@@ -144,7 +150,7 @@ SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const sb_packed *
             SB_FN(panel_rows)(p, u, j0, rb, C, ldc, bias, R, crow, rrow, bs);
             const float *val = p->val + (int64_t)b0 * taps * bh + j0;
 #define SB_PANEL_MK(RB, TILED)                                                                \
-    SB_FN(panel_mk)(RB, nv, full, TILED, ci, b1 - b0, val, TILED ? 1 : taps, bh, cin,         \
+    SB_FN(panel_mk)(RB, nv, full, half, TILED, ci, b1 - b0, val, TILED ? 1 : taps, bh, cin,   \
                     TILED ? T : B, off, n, crow, bs, rrow, act)
 #define SB_PANEL_CASE(RB)                                                                     \
     case RB:                                                                                  \
@@ -180,27 +186,34 @@ SB_ALWAYS int SB_FN(panel_reuses)(const sb_packed *p, int u0, int u1, int nq)
     return p->kh * p->kw == 1 && nq > PANEL_NT && rows >= (int64_t)SB_PANEL_MIN_REUSE * p->cin;
 }
 
-/* Each tile shape as a function of its own, <kernel>_tile_<vectors>_<full> (as in
- * ell16_spmm.h): inlined into one entry, the five shapes' register allocation is shared
- * and their loops spill. */
+/* Each tile shape as a function of its own, <kernel>_tile_<vectors>_<tag> (as in
+ * ell16_spmm.h; tag 1: full, 0: the last vector masked, t: masked and at most VW / 2
+ * pixels, run half-width, SB_HALF_TAIL): inlined into one entry, the shapes' register
+ * allocation is shared and their loops spill. */
 #define SB_PANEL_NAME SB_TILE_FN(f32_spmm_panel_, PANEL_RB, PANEL_NV)
-#define SB_PANEL_SHAPE(NVC, FULL) SB_PANEL_SHAPE2(NVC, FULL)
-#define SB_PANEL_SHAPE2(NVC, FULL)                                                            \
-    static __attribute__((noinline)) void SB_CAT(SB_PANEL_NAME, _tile_##NVC##_##FULL)(       \
+#define SB_PANEL_SHAPE(NVC, TAG, FULL, HALF) SB_PANEL_SHAPE2(NVC, TAG, FULL, HALF)
+#define SB_PANEL_SHAPE2(NVC, TAG, FULL, HALF)                                                 \
+    static __attribute__((noinline)) void SB_CAT(SB_PANEL_NAME, _tile_##NVC##_##TAG)(        \
         const sb_packed *p, int u0, int u1, const float *B, const int32_t *off, int n,       \
         float *C, int64_t ldc, const float *bias, const float *R, int32_t act, float *T)     \
     {                                                                                         \
-        SB_FN(panel_tile)(NVC, FULL, p, u0, u1, B, off, n, C, ldc, bias, R, act, T);         \
+        SB_FN(panel_tile)(NVC, FULL, HALF, p, u0, u1, B, off, n, C, ldc, bias, R, act, T);   \
     }
-SB_PANEL_SHAPE(1, 0)
+#if SB_HALF_TAIL
+#define SB_PANEL_TAIL_SHAPES(NVC) SB_PANEL_SHAPE(NVC, 0, 0, 0) SB_PANEL_SHAPE(NVC, t, 0, 1)
+#else
+#define SB_PANEL_TAIL_SHAPES(NVC) SB_PANEL_SHAPE(NVC, 0, 0, 0)
+#endif
+SB_PANEL_TAIL_SHAPES(1)
 #if PANEL_NV >= 2
-SB_PANEL_SHAPE(2, 0)
+SB_PANEL_TAIL_SHAPES(2)
 #endif
 #if PANEL_NV >= 4
-SB_PANEL_SHAPE(3, 0)
-SB_PANEL_SHAPE(4, 0)
+SB_PANEL_TAIL_SHAPES(3)
+SB_PANEL_TAIL_SHAPES(4)
 #endif
-SB_PANEL_SHAPE(PANEL_NV, 1)
+SB_PANEL_SHAPE(PANEL_NV, 1, 1, 0)
+#undef SB_PANEL_TAIL_SHAPES
 
 void SB_PANEL_NAME(const sb_packed *p, int u0, int u1, const float *B, const int32_t *off,
                    int64_t ldb, int nq, float *C, int64_t ldc, const float *bias,
@@ -210,24 +223,40 @@ void SB_PANEL_NAME(const sb_packed *p, int u0, int u1, const float *B, const int
     /* the tile copy (panel_stage) in the thread's scratch; NULL: read B's rows in place */
     float *T = SB_FN(panel_reuses)(p, u0, u1, nq) ? part : 0;
     int q0 = 0;
-#define SB_PANEL_RUN(NVC, FULL, N) SB_PANEL_RUN2(NVC, FULL, N)
-#define SB_PANEL_RUN2(NVC, FULL, N)                                                          \
-    SB_CAT(SB_PANEL_NAME, _tile_##NVC##_##FULL)(p, u0, u1, B + q0, off, N, C + q0, ldc, bias, \
-                                                R ? R + q0 : 0, act, T)
+#define SB_PANEL_RUN(NVC, TAG, N) SB_PANEL_RUN2(NVC, TAG, N)
+#define SB_PANEL_RUN2(NVC, TAG, N)                                                           \
+    SB_CAT(SB_PANEL_NAME, _tile_##NVC##_##TAG)(p, u0, u1, B + q0, off, N, C + q0, ldc, bias,  \
+                                               R ? R + q0 : 0, act, T)
     for (; nq - q0 >= PANEL_NT; q0 += PANEL_NT) SB_PANEL_RUN(PANEL_NV, 1, PANEL_NT);
-    /* tail: just enough vectors for the remaining pixels (49 of a 7x7 map: 4 zmm, not 8) */
-    const int rem = nq - q0;
-    switch ((rem + VW - 1) / VW) {
-    case 1: SB_PANEL_RUN(1, 0, rem); break;
+    /* tail: just enough vectors for the remaining pixels (49 of a 7x7 map: 4 zmm, not 8),
+     * the last one half-width when it holds at most VW / 2 of them */
+    const int rem = nq - q0, nvt = (rem + VW - 1) / VW;
+    const int half = SB_HALF_TAIL && rem - (nvt - 1) * VW <= VW / 2;
+#if SB_HALF_TAIL
+#define SB_PANEL_TAIL(NVC)                                                                    \
+    case NVC:                                                                                 \
+        if (half) SB_PANEL_RUN(NVC, t, rem);                                                  \
+        else SB_PANEL_RUN(NVC, 0, rem);                                                       \
+        break;
+#else
+#define SB_PANEL_TAIL(NVC)                                                                    \
+    case NVC:                                                                                 \
+        SB_PANEL_RUN(NVC, 0, rem);                                                            \
+        break;
+#endif
+    (void)half; /* no half-width tail on this ISA */
+    switch (nvt) {
+    SB_PANEL_TAIL(1)
 #if PANEL_NV >= 2
-    case 2: SB_PANEL_RUN(2, 0, rem); break;
+    SB_PANEL_TAIL(2)
 #endif
 #if PANEL_NV >= 4
-    case 3: SB_PANEL_RUN(3, 0, rem); break;
-    case 4: SB_PANEL_RUN(4, 0, rem); break;
+    SB_PANEL_TAIL(3)
+    SB_PANEL_TAIL(4)
 #endif
     default: break;
     }
+#undef SB_PANEL_TAIL
 #undef SB_PANEL_RUN2
 #undef SB_PANEL_RUN
 }
