@@ -93,7 +93,8 @@ static int is_pointwise(int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t 
  * copy of the input, but its rows are wo + kw - 1 wide, so the kernel computes (and the
  * compaction drops) kw - 1 columns per row; COLUMNS stages kw copies with rows exactly wo
  * wide and writes y itself.  At stride 1, COLUMNS wherever SHIFTED computes at least
- * SB_COLUMNS_MIN_WASTE more 16-pixel vectors and the weight stores at least
+ * SB_COLUMNS_MIN_WASTE more 8-pixel units (an AVX2 vector; AVX-512 runs a tail of at most
+ * 8 pixels half-width, vec.h: SB_HALF_TAIL) and the weight stores at least
  * SB_COLUMNS_MIN_DENSITY of its values (the copies cost the same at any density, the
  * vectors saved less and less): Zen 4, 1 thread, interleaved A/B in one process over
  * ResNet-50's 3x3 layers, COLUMNS against SHIFTED everywhere: dense 1.03-1.06x at 28x28 and
@@ -103,7 +104,9 @@ static int is_pointwise(int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t 
  * 1.00-1.05x, block 1x16 75 % 0.97-1.03x, unstructured 90 % 0.97-1.02x (so not below).
  * One thread only: on two, where each thread stages half the planes and reads all of
  * them, kw copies cross between the cores' caches instead of one (dense 0.95-1.03x, cs k=4
- * 0.75-1.01x, with or without the compaction).  Earlier, on ResNet-50 (cs k=4 /
+ * 0.75-1.01x, with or without the compaction).  Counted in 8-pixel units, with the
+ * half-width tails, the rule also takes 7x7 maps (49 against 63 pixels): dense 1.12-1.13x,
+ * block 1x16 75 % 1.09x, cs k=4 1.06x.  Earlier, on ResNet-50 (cs k=4 /
  * unstructured 90 %), shifted beat im2col and 64-byte aligned rows on every 3x3 layer and
  * direct beat both on misaligned 1x1 layers. */
 #define SB_COLUMNS_MIN_WASTE 0.05
@@ -116,7 +119,7 @@ int sb_auto_layout(int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph, i
     if (threads != 1 || sh != 1 || sw != 1 || ho < 1 || wo < 1 ||
         !(density >= SB_COLUMNS_MIN_DENSITY))
         return SB_LAYOUT_SHIFTED;
-    const int64_t exact = (ho * wo + 15) / 16, shifted = (ho * (wo + kw - 1) + 15) / 16;
+    const int64_t exact = (ho * wo + 7) / 8, shifted = (ho * (wo + kw - 1) + 7) / 8;
     return shifted >= exact * (1.0 + SB_COLUMNS_MIN_WASTE) ? SB_LAYOUT_COLUMNS : SB_LAYOUT_SHIFTED;
 }
 

@@ -18,7 +18,10 @@
  * L2 (ResNet-50 l4, cs k=4, 3-3.5 MB) at 12-16 instead of 34-36 GFLOP/s (Zen 4, 1 thread).
  *
  * Tile: 2 output rows x NV_WIDE vectors in registers (AVX-512: 16 accumulators); per 16
- * FMAs 16 activation loads, 2 index loads and 2 weight broadcasts.
+ * FMAs 16 activation loads, 2 index loads and 2 weight broadcasts.  A tail whose last
+ * vector holds at most VW / 2 pixels runs that vector half-width (vec.h: SB_HALF_TAIL;
+ * Zen 4, 1 thread, A/B in one process: ResNet-50's 7x7 1x1 layers cs k=4 1.08-1.11x,
+ * unstructured 90 % 1.04-1.06x, 14x14 layers 1.01-1.03x).
  * Why the copy: with loads straight from the activation planes (the former ell8/csr
  * kernels) the same instruction stream ran 3x slower than with every load hitting one row
  * (cs k=4, ResNet-50 l3.c1: 49 vs 139 GFLOP/s): the rows of a block sit one plane apart,
@@ -40,11 +43,13 @@
 #define ELL16_RB 2 /* output rows per register tile */
 #define SB_ELL16_NAME SB_TILE_FN(f32_spmm_ell16_, ELL16_RB, NV_WIDE)
 
-/* rows: 1 or 2; nv vectors (last one masked by mk unless full); first: start from bias,
+/* rows: 1 or 2; nv vectors (last one masked by mk unless full; half: that one holds at most
+ * VW / 2 pixels and runs half-width, SB_HALF_TAIL); first: start from bias,
  * else from the partial sums l0, l1 (the thread's scratch); last: the final block, whose
  * store into c0, c1 applies the epilogue act(C + R) (r0, r1: the rows' residuals, NULL:
  * none); every other block stores back to l0, l1. */
-SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, const int first,
+SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, const int half,
+                               const int first,
                                const int last, const uint16_t *i0, const float *v0, int n0,
                                const uint16_t *i1, const float *v1, int n1, const int ts,
                                const float *T, float *l0, float *l1, float *c0,
@@ -52,6 +57,12 @@ SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, cons
                                const float *r0, const float *r1, int32_t act)
 {
     vf a[NV_WIDE], b[NV_WIDE];
+    /* acc + w * T-row vector; the half-width tail vector: 256-bit (a lone one broadcasts its
+     * scalar s at 256 bits, folded into the FMA) */
+#define SB_ELL16_FMA(w, s, src, acc)                                                          \
+    (!half || v < nv - 1 ? V_FMA((w), V_LOAD(src), (acc))                                     \
+     : nv == 1           ? VT_FMA1((s), VT_LOAD(src), (acc))                                  \
+                         : VT_FMA((w), VT_LOAD(src), (acc)))
 #pragma GCC unroll 8
     for (int v = 0; v < nv; ++v) {
         if (first) {
@@ -69,22 +80,22 @@ SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, cons
         const vf w0 = V_SET1(v0[k]), w1 = V_SET1(v1[k]);
 #pragma GCC unroll 8
         for (int v = 0; v < nv; ++v) {
-            a[v] = V_FMA(w0, V_LOAD(s0 + v * VW), a[v]);
-            b[v] = V_FMA(w1, V_LOAD(s1 + v * VW), b[v]);
+            a[v] = SB_ELL16_FMA(w0, v0[k], s0 + v * VW, a[v]);
+            b[v] = SB_ELL16_FMA(w1, v1[k], s1 + v * VW, b[v]);
         }
     }
     for (int j = k; j < n0; ++j) { /* blocked CSR: the longer row's rest */
         const float *s0 = T + (int)i0[j] * ts;
         const vf w0 = V_SET1(v0[j]);
 #pragma GCC unroll 8
-        for (int v = 0; v < nv; ++v) a[v] = V_FMA(w0, V_LOAD(s0 + v * VW), a[v]);
+        for (int v = 0; v < nv; ++v) a[v] = SB_ELL16_FMA(w0, v0[j], s0 + v * VW, a[v]);
     }
     if (two)
         for (int j = k; j < n1; ++j) {
             const float *s1 = T + (int)i1[j] * ts;
             const vf w1 = V_SET1(v1[j]);
 #pragma GCC unroll 8
-            for (int v = 0; v < nv; ++v) b[v] = V_FMA(w1, V_LOAD(s1 + v * VW), b[v]);
+            for (int v = 0; v < nv; ++v) b[v] = SB_ELL16_FMA(w1, v1[j], s1 + v * VW, b[v]);
         }
 #pragma GCC unroll 8
     for (int v = 0; v < nv; ++v) {
@@ -105,6 +116,7 @@ SB_ALWAYS void SB_FN(ell16_mk)(const int two, const int nv, const int full, cons
             else V_STORE(c1 + v * VW, b[v]);
         }
     }
+#undef SB_ELL16_FMA
 }
 
 /* Copy rows [r0, r0 + rows) (rmap order) of pixels [q0, q0 + n) into T, zero-padded to nv
@@ -135,7 +147,7 @@ SB_ALWAYS void SB_FN(ell16_stage)(const int ts, const int nv, const int full, co
 
 /* One pixel tile [q0, q0 + n) of output rows [u0, u1), block after block. */
 SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int ts, const int nv, const int full,
-                                 const sb_packed *p, int u0, int u1, const float *B,
+                                 const int half, const sb_packed *p, int u0, int u1, const float *B,
                                  const int32_t *off, int q0, int n, float *C, int64_t ldc,
                                  const float *bias, const float *R, int32_t act, float *T,
                                  float *P)
@@ -170,8 +182,9 @@ SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int ts, const int nv, cons
             const float bs0 = bias ? bias[u] : 0.0f, bs1 = bias && two ? bias[u + 1] : 0.0f;
             const float *e0 = R ? R + u * ldc + q0 : 0, *e1 = R && two ? e0 + ldc : 0;
 #define SB_ELL16_CALL(TWO, FIRST)                                                             \
-    SB_FN(ell16_mk)(TWO, nv, full, FIRST, last, p->lidx + k0, p->val + k0, n0, p->lidx + k1, \
-                    p->val + k1, n1, ts, T, l0, l1, c0, c1, bs0, bs1, mk, e0, e1, act)
+    SB_FN(ell16_mk)(TWO, nv, full, half, FIRST, last, p->lidx + k0, p->val + k0, n0,         \
+                    p->lidx + k1, p->val + k1, n1, ts, T, l0, l1, c0, c1, bs0, bs1, mk, e0, e1, \
+                    act)
             if (two) {
                 if (blk == 0) SB_ELL16_CALL(1, 1); else SB_ELL16_CALL(1, 0);
             } else {
@@ -182,33 +195,44 @@ SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int ts, const int nv, cons
     }
 }
 
-/* Each tile shape as a function of its own, <kernel>_tile_<csr>_<w|h>_<vectors>_<full> (a
+/* Each tile shape as a function of its own, <kernel>_tile_<csr>_<w|h>_<vectors>_<kind> (a
  * profile counts every symbol named <kernel>_* as the kernel's): inlined into one walk, the
  * nine shapes made a function so large that GCC kept the tail loops' pointers in vector
  * registers and their bound on the stack.  w: the wide tile (TS pixels, NV_WIDE vectors),
- * h: the half tile (TSH pixels, NV_HALF vectors), whose block buffer is half as large. */
-#define SB_ELL16_SHAPE(CSR, TAG, NVC, FULL) SB_ELL16_SHAPE2(CSR, TAG, NVC, FULL)
-#define SB_ELL16_SHAPE2(CSR, TAG, NVC, FULL)                                                   \
+ * h: the half tile (TSH pixels, NV_HALF vectors), whose block buffer is half as large;
+ * kind 1: full, 0: the last vector masked, t: masked and at most VW / 2 pixels, run
+ * half-width (SB_HALF_TAIL). */
+#define SB_ELL16_SHAPE(CSR, TAG, NVC, KIND, FULL, HALF) SB_ELL16_SHAPE2(CSR, TAG, NVC, KIND, FULL, HALF)
+#define SB_ELL16_SHAPE2(CSR, TAG, NVC, KIND, FULL, HALF)                                       \
     static __attribute__((noinline)) void                                                     \
-    SB_CAT(SB_ELL16_NAME, _tile_##CSR##_##TAG##_##NVC##_##FULL)(                               \
+    SB_CAT(SB_ELL16_NAME, _tile_##CSR##_##TAG##_##NVC##_##KIND)(                               \
         const sb_packed *p, int u0, int u1, const float *B, const int32_t *off, int q0, int n, \
         float *C, int64_t ldc, const float *bias, const float *R, int32_t act, float *T,      \
         float *P)                                                                              \
     {                                                                                          \
-        SB_FN(ell16_tile)(CSR, SB_TS_##TAG, NVC, FULL, p, u0, u1, B, off, q0, n, C, ldc, bias, \
-                          R, act, T, P);                                                       \
+        SB_FN(ell16_tile)(CSR, SB_TS_##TAG, NVC, FULL, HALF, p, u0, u1, B, off, q0, n, C, ldc, \
+                          bias, R, act, T, P);                                                 \
     }
+#if SB_HALF_TAIL
+#define SB_ELL16_TAIL_SHAPES(CSR, TAG, NVC)                                                    \
+    SB_ELL16_SHAPE(CSR, TAG, NVC, 0, 0, 0) SB_ELL16_SHAPE(CSR, TAG, NVC, t, 0, 1)
+#else
+#define SB_ELL16_TAIL_SHAPES(CSR, TAG, NVC) SB_ELL16_SHAPE(CSR, TAG, NVC, 0, 0, 0)
+#endif
 #define SB_TS_w TS
 #define SB_TS_h TSH
 #if NV_WIDE == 8
 #define TSH 64
 #define NV_HALF 4
 #define SB_ELL16_SHAPES(CSR)                                                                   \
-    SB_ELL16_SHAPE(CSR, w, 1, 0) SB_ELL16_SHAPE(CSR, w, 2, 0) SB_ELL16_SHAPE(CSR, w, 3, 0)     \
-    SB_ELL16_SHAPE(CSR, w, 4, 0) SB_ELL16_SHAPE(CSR, w, 5, 0) SB_ELL16_SHAPE(CSR, w, 6, 0)     \
-    SB_ELL16_SHAPE(CSR, w, 7, 0) SB_ELL16_SHAPE(CSR, w, 8, 0) SB_ELL16_SHAPE(CSR, w, 8, 1)     \
-    SB_ELL16_SHAPE(CSR, h, 1, 0) SB_ELL16_SHAPE(CSR, h, 2, 0) SB_ELL16_SHAPE(CSR, h, 3, 0)     \
-    SB_ELL16_SHAPE(CSR, h, 4, 0) SB_ELL16_SHAPE(CSR, h, 4, 1)
+    SB_ELL16_TAIL_SHAPES(CSR, w, 1) SB_ELL16_TAIL_SHAPES(CSR, w, 2)                            \
+    SB_ELL16_TAIL_SHAPES(CSR, w, 3) SB_ELL16_TAIL_SHAPES(CSR, w, 4)                            \
+    SB_ELL16_TAIL_SHAPES(CSR, w, 5) SB_ELL16_TAIL_SHAPES(CSR, w, 6)                            \
+    SB_ELL16_TAIL_SHAPES(CSR, w, 7) SB_ELL16_TAIL_SHAPES(CSR, w, 8)                            \
+    SB_ELL16_SHAPE(CSR, w, 8, 1, 1, 0)                                                         \
+    SB_ELL16_TAIL_SHAPES(CSR, h, 1) SB_ELL16_TAIL_SHAPES(CSR, h, 2)                            \
+    SB_ELL16_TAIL_SHAPES(CSR, h, 3) SB_ELL16_TAIL_SHAPES(CSR, h, 4)                            \
+    SB_ELL16_SHAPE(CSR, h, 4, 1, 1, 0)
 #define SB_ELL16_TAILS_w                                                                       \
     SB_ELL16_TAIL(w, 1) SB_ELL16_TAIL(w, 2) SB_ELL16_TAIL(w, 3) SB_ELL16_TAIL(w, 4)            \
     SB_ELL16_TAIL(w, 5) SB_ELL16_TAIL(w, 6) SB_ELL16_TAIL(w, 7) SB_ELL16_TAIL(w, 8)
@@ -218,26 +242,38 @@ SB_ALWAYS void SB_FN(ell16_tile)(const int csr, const int ts, const int nv, cons
 #define TSH (TS / 2)
 #define NV_HALF 2
 #define SB_ELL16_SHAPES(CSR)                                                                   \
-    SB_ELL16_SHAPE(CSR, w, 1, 0) SB_ELL16_SHAPE(CSR, w, 2, 0) SB_ELL16_SHAPE(CSR, w, 3, 0)     \
-    SB_ELL16_SHAPE(CSR, w, 4, 0) SB_ELL16_SHAPE(CSR, w, 4, 1) SB_ELL16_SHAPE(CSR, h, 1, 0)     \
-    SB_ELL16_SHAPE(CSR, h, 2, 0) SB_ELL16_SHAPE(CSR, h, 2, 1)
+    SB_ELL16_TAIL_SHAPES(CSR, w, 1) SB_ELL16_TAIL_SHAPES(CSR, w, 2)                            \
+    SB_ELL16_TAIL_SHAPES(CSR, w, 3) SB_ELL16_TAIL_SHAPES(CSR, w, 4)                            \
+    SB_ELL16_SHAPE(CSR, w, 4, 1, 1, 0)                                                         \
+    SB_ELL16_TAIL_SHAPES(CSR, h, 1) SB_ELL16_TAIL_SHAPES(CSR, h, 2)                            \
+    SB_ELL16_SHAPE(CSR, h, 2, 1, 1, 0)
 #define SB_ELL16_TAILS_w                                                                       \
     SB_ELL16_TAIL(w, 1) SB_ELL16_TAIL(w, 2) SB_ELL16_TAIL(w, 3) SB_ELL16_TAIL(w, 4)
 #define SB_ELL16_TAILS_h SB_ELL16_TAIL(h, 1) SB_ELL16_TAIL(h, 2)
 #endif
 SB_ELL16_SHAPES(0)
 SB_ELL16_SHAPES(1)
+#undef SB_ELL16_TAIL_SHAPES
 
-/* Pixels [0, nq) in tiles of SB_TS_<TAG> pixels (NVF vectors), the last one masked. */
-#define SB_ELL16_RUN(TAG, NVC, FULL, N) SB_ELL16_RUN2(TAG, NVC, FULL, N)
-#define SB_ELL16_RUN2(TAG, NVC, FULL, N)                                                       \
-    (csr ? SB_CAT(SB_ELL16_NAME, _tile_1_##TAG##_##NVC##_##FULL)                               \
-         : SB_CAT(SB_ELL16_NAME, _tile_0_##TAG##_##NVC##_##FULL))(                             \
+/* Pixels [0, nq) in tiles of SB_TS_<TAG> pixels (NVF vectors), the last one masked, and
+ * half-width where its last vector holds at most VW / 2 pixels. */
+#define SB_ELL16_RUN(TAG, NVC, KIND, N) SB_ELL16_RUN2(TAG, NVC, KIND, N)
+#define SB_ELL16_RUN2(TAG, NVC, KIND, N)                                                       \
+    (csr ? SB_CAT(SB_ELL16_NAME, _tile_1_##TAG##_##NVC##_##KIND)                               \
+         : SB_CAT(SB_ELL16_NAME, _tile_0_##TAG##_##NVC##_##KIND))(                             \
         p, u0, u1, B, off, q0, N, C, ldc, bias, R, act, T, P)
+#if SB_HALF_TAIL
+#define SB_ELL16_TAIL(TAG, NVC)                                                                \
+    case NVC:                                                                                  \
+        if (rem - (NVC - 1) * VW <= VW / 2) SB_ELL16_RUN(TAG, NVC, t, rem);                    \
+        else SB_ELL16_RUN(TAG, NVC, 0, rem);                                                   \
+        break;
+#else
 #define SB_ELL16_TAIL(TAG, NVC)                                                                \
     case NVC:                                                                                  \
         SB_ELL16_RUN(TAG, NVC, 0, rem);                                                        \
         break;
+#endif
 #define SB_ELL16_PIXELS(TAG, NVF)                                                              \
     do {                                                                                       \
         int q0 = 0;                                                                            \
