@@ -252,9 +252,9 @@ def test_kernel_table_is_what_the_library_dispatches_and_exports() -> None:
 def test_auto_stages_column_copies_where_shifted_rows_waste_vectors(side: int, stride: int,
                                                                     layout: str) -> None:
     """3x3 convs: shifted rows are Wout + 2 wide; where that costs 5 % more 8-pixel units
-    (14x14: 28 against 25; 56x56: 406 against 392, 3.6 %), the stride is 1 and the weight stores at least 20 % of its
-    values and one thread runs it, auto stages column copies instead, whose output matches
-    torch."""
+    (14x14: 28 against 25; 56x56: 406 against 392, 3.6 %), the stride is 1, the weight
+    stores at least 20 % of its values and one thread runs it, auto stages column copies
+    instead, whose output matches torch."""
     sparse, masked = _masked("unstructured", (8, 8, 3, 3), sparsity=0.9)
     conv = kernels_c.prepare(masked, pattern=sparse, stride=stride, padding=1)
     conv(torch.randn(1, 8, side, side))
