@@ -206,16 +206,29 @@ def level_label(pattern: str, params_json: str) -> str:
     return patterns.make(pattern, **json.loads(params_json)).describe()
 
 
+def over_one_thread(df: pd.DataFrame) -> pd.Series:
+    """Each row's speedup over the same kernel (backend, pattern level) on the same layer and
+    batch at 1 thread, from ``df`` (NaN where no 1-thread row was timed).  The two medians
+    are taken seconds apart in one run, so on a shared CPU the ratio also carries the
+    machine's drift between them."""
+    key = ["model", "layer", "batch", "backend", "pattern", "pattern_params"]
+    one = df[(df.threads == 1) & (df.status == "ok")].set_index(key)["median_s"]
+    base = df.join(one.rename("one_thread_s"), on=key)["one_thread_s"]
+    return base / df["median_s"]
+
+
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
     """Per (pattern level, backend, threads): geomean speedups over our dense kernel and
-    torch's, the fraction of layers faster than torch, and the median fraction of peak."""
+    torch's and over the same kernel at 1 thread, the fraction of layers faster than
+    torch, and the median fraction of peak."""
     ok = df[df.status == "ok"].copy()
     ok["level"] = [level_label(p, q)
                    for p, q in zip(ok["pattern"], ok["pattern_params"], strict=True)]
+    ok["x_1_thread"] = over_one_thread(ok)
     return (ok.groupby(["level", "backend", "threads"], sort=False)
             .agg(sparsity=("requested_sparsity", "first"), density=("actual_density", "mean"),
                  layers=("layer", "count"), x_c_dense=("x_c_dense", _geomean),
-                 x_torch=("x_torch", _geomean),
+                 x_torch=("x_torch", _geomean), x_1_thread=("x_1_thread", _geomean),
                  faster_than_torch=("x_torch", lambda v: float((v > 1).mean())),
                  peak_fraction=("peak_fraction", "median"))
             .reset_index())

@@ -12,6 +12,7 @@ from harness.kernel_bench import (
     LayerCase,
     bench_layer,
     make_case,
+    summarise,
 )
 from harness.layers import ConvLayer
 
@@ -72,6 +73,24 @@ def test_kernels_command_prints_writes_csv_and_db(tmp_path, capsys):
     assert math.isclose(nm_row["x_torch"], torch_row["median_s"] / nm_row["median_s"])
     stored = results.Store(db).measurements()
     assert len(stored) == 3 and set(stored.status) == {"ok"}
+
+
+def test_summary_states_each_kernel_over_itself_on_one_thread(tmp_path):
+    """x_1_thread: the same kernel on the same layer at 1 thread over this median, per level
+    and thread count (1.0 at 1 thread); rows with no 1-thread twin are left out."""
+    csv = tmp_path / "rows.csv"
+    assert main(["kernels", "--models", "mobilenet_v2", "--layers", "1", "--patterns", "nm",
+                 "--sparsities", "0.5", "--threads", "1,2", "--budget", "0.02",
+                 "--csv", str(csv)]) == 0
+    df = pd.read_csv(csv)
+    summary = summarise(df).set_index(["level", "backend", "threads"])
+    for (level, backend, threads), row in summary.iterrows():
+        pattern = "dense" if level == "dense" else "nm"
+        same = df[(df.backend == backend) & (df.pattern == pattern)].set_index("threads")
+        expected = same.median_s[1] / same.median_s[threads]
+        assert math.isclose(row.x_1_thread, expected), (level, backend, threads)
+    assert (summary.xs(1, level="threads").x_1_thread == 1).all()
+    assert summarise(df[df.threads == 2]).x_1_thread.isna().all()
 
 
 def test_kernels_command_rejects_an_unknown_pattern(capsys):
