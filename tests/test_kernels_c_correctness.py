@@ -204,6 +204,24 @@ def test_half_width_tail_vectors_match_torch(name: str, params: dict[str, Any]) 
     assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
 
 
+@pytest.mark.parametrize("name, params", [
+    ("dense", {}), ("block", {"n": 4, "sparsity": 0.5}), ("filter", {"sparsity": 0.25})])
+def test_one_pixel_tails_and_49_pixel_tiles_match_torch(name: str, params: dict[str, Any]
+                                                         ) -> None:
+    """Panel tiles whose last vector would hold one pixel run it with the rows along the
+    lanes on AVX-512 (vec.h: SB_PX_TAIL): 17, 33 and 49 pixels (1x17, 3x11, 7x7), a full
+    tile and 17 more (9x9), and maps cut into tiles of 3 vectors and a pixel (14x14: 4 x 49,
+    7x14: 2 x 49); 1x1 with and without the copied tile (64 and 20 output rows, 20 = 3 x 6
+    + 2), 3x3, the fused epilogue, two threads, several images."""
+    gen = torch.Generator().manual_seed(6)
+    maps = [(1, 17), (3, 11), (7, 7), (9, 9), (14, 14), (7, 14), (5, 5)]
+    failures = [f for h, w in maps for k, pad in ((1, 0), (3, 1)) for cout in (64, 20)
+                for threads, batch in ((1, 1), (2, 2))
+                for f in run_case(name, Case(params, cout, 32, k, 1, pad, batch, h, w, True,
+                                             threads, False, True, "relu6"), gen)]
+    assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
+
+
 def test_rearranged_block_matches_torch_on_generated_shapes() -> None:
     """block(rearrange=true): permuted block-rows, each row stored to its own channel."""
     gen = torch.Generator().manual_seed(4321)

@@ -55,6 +55,8 @@ assert "-fsanitize=address,undefined" in kernels_c.build_info()["flags"]
 correctness.test_forced_layouts_agree("im2col")
 for name in ["dense", "unstructured", "nm", "block", "cs", "filter"]:
     correctness.test_matches_torch_on_generated_shapes(name)
+for name, params in [("dense", {}), ("block", {"n": 4, "sparsity": 0.5})]:
+    correctness.test_one_pixel_tails_and_49_pixel_tiles_match_torch(name, params)
 for case in [("unstructured", {"sparsity": 0.5}, "lidx", 200, "out of range"),
              ("cs", {"k": 4}, "lidx", 200, "cs row index")]:
     api.test_corrupted_packed_data_is_caught(*case)

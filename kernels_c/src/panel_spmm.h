@@ -14,6 +14,7 @@
  * layers at 14x14 and up (140-150 at 7x7, where the 49-pixel tile is 3/4 full), block 1x16
  * at 75 % 120-210 GFLOP/s on the non-zero work.
  * Template: included once per ISA translation unit after vec.h. */
+#include "activate.h"
 _Static_assert(PANEL_NT <= SB_PANEL_ROW, "a copied tile row must fit the scratch's rows");
 #define SB_PANEL_MIN_REUSE 64      /* stored rows per input channel to copy the tile rows (1x1) */
 /* Weights are read once per pixel tile as one sequential stream (block-row after block-row),
@@ -26,8 +27,17 @@ _Static_assert(PANEL_NT <= SB_PANEL_ROW, "a copied tile row must fit the scratch
  * burst kept as well 1.06x; the burst alone against no prefetch at all: 1.00x. */
 #define SB_PANEL_PF_BYTES 4096
 
+/* rows: rb (<= PANEL_RB) output rows x nv vectors of pixels; px (SB_PX_TAIL): one pixel
+ * more, at nv * VW, computed with the rows along the lanes: its accumulator's lane j is row
+ * j, fed by the rb weights of each step (contiguous: one masked load) times that pixel
+ * (a broadcast), so it costs one FMA a step instead of rb.  On Zen 5 (full-width 512-bit
+ * FMAs) a 49-pixel tile's fourth vector cost as much as a full one: 1024->256 1x1 at 7x7
+ * ran 149 us against 123 us at 48 pixels, 133 us with this (dense, 1 thread).  Interleaved
+ * A/B in one process, 1 thread, at 7x7: dense 2048->512 1x1 1.16x, 512->512 3x3 1.24x,
+ * block 1x16 75 % 3x3 1.12x; 14x14 as 4 tiles of 49 pixels (panel_px_tiles): dense 1x1
+ * 1.04x, 3x3 1.06x, block 0.995-1.02x; whole ResNet-50 dense 1.03x, block 75 % 0.99x. */
 SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const int half,
-                               const int tiled, const int32_t *cidx, int nb,
+                               const int px, const int tiled, const int32_t *cidx, int nb,
                                const float *val, int taps, int bh, int cin, const float *B,
                                const int32_t *off, int n, float *const *crow,
                                const float *bs, const float *const *rrow, int32_t act)
@@ -41,6 +51,8 @@ SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const
 #pragma GCC unroll 8
         for (int v = 0; v < nv; ++v)
             acc[j][v] = V_SET1(bs[j]);
+    const vm mr = v_mask(rb);
+    vf acc_p = px ? V_LOADM(bs, mr) : V_ZERO();
     for (int b = 0; b < nb; ++b) {
         const int ci = cidx[b];
         const float *vb = val + (int64_t)b * taps * bh;
@@ -64,6 +76,7 @@ SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const
                                 : nv == 1           ? VT_FMA1(wv[j], x[v], acc[j][v])
                                                     : VT_FMA(w, x[v], acc[j][v]);
             }
+            if (px) acc_p = V_FMA(V_LOADM(wv, mr), V_SET1(src[nv * VW]), acc_p);
         }
     }
 #pragma GCC unroll 8
@@ -75,6 +88,14 @@ SB_ALWAYS void SB_FN(panel_mk)(const int rb, const int nv, const int full, const
             if (full) V_STORE(crow[j] + v * VW, a);
             else V_STOREM(crow[j] + v * VW, mk[v], a);
         }
+    }
+    if (px) {
+        float lane[VW];
+        V_STORE(lane, acc_p);
+        for (int j = 0; j < rb; ++j)
+            if (crow[j])
+                crow[j][nv * VW] =
+                    sb_activate(lane[j] + (rrow[j] ? rrow[j][nv * VW] : 0.0f), act);
     }
 }
 
@@ -126,14 +147,14 @@ SB_ALWAYS void SB_FN(panel_stage)(const int nv, const int full, int cin, const f
  * one pass, so every output is stored once, with its epilogue.  With T (1x1 weights reused
  * enough, panel_reuses) the tile's rows are first copied into T (panel_stage) and every
  * block-row reads them from there; without T each block-row reads B's rows in place. */
-SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const int half,
+SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const int half, const int px,
                                  const sb_packed *p, int u0,
                                  int u1, const float *B, const int32_t *off, int n, float *C,
                                  int64_t ldc, const float *bias, const float *R, int32_t act,
                                  float *T)
 {
     const int taps = p->kh * p->kw, bh = p->bh, cin = p->cin, tiled = T != 0;
-    if (tiled) SB_FN(panel_stage)(nv, full, cin, B, off, n, T);
+    if (tiled) SB_FN(panel_stage)(nv + px, full && !px, cin, B, off, n, T);
     for (int u = u0; u < u1; ++u) {
         const int b0 = p->rowptr[u], b1 = p->rowptr[u + 1];
         const int32_t *ci = p->cidx + b0;
@@ -145,8 +166,8 @@ SB_ALWAYS void SB_FN(panel_tile)(const int nv, const int full, const int half,
             SB_FN(panel_rows)(p, u, j0, rb, C, ldc, bias, R, crow, rrow, bs);
             const float *val = p->val + (int64_t)b0 * taps * bh + j0;
 #define SB_PANEL_MK(RB, TILED)                                                                \
-    SB_FN(panel_mk)(RB, nv, full, half, TILED, ci, b1 - b0, val, TILED ? 1 : taps, bh, cin,   \
-                    TILED ? T : B, off, n, crow, bs, rrow, act)
+    SB_FN(panel_mk)(RB, nv, full, half, px, TILED, ci, b1 - b0, val, TILED ? 1 : taps, bh,    \
+                    cin, TILED ? T : B, off, n, crow, bs, rrow, act)
 #define SB_PANEL_CASE(RB)                                                                     \
     case RB:                                                                                  \
         if (tiled) SB_PANEL_MK(RB, 1);                                                        \
@@ -183,21 +204,22 @@ SB_ALWAYS int SB_FN(panel_reuses)(const sb_packed *p, int u0, int u1, int nq)
 
 /* Each tile shape as a function of its own, <kernel>_tile_<vectors>_<tag> (as in
  * ell16_spmm.h; tag 1: full, 0: the last vector masked, t: masked and at most VW / 2
- * pixels, run half-width, SB_HALF_TAIL): inlined into one entry, the shapes' register
- * allocation is shared and their loops spill. */
+ * pixels, run half-width, SB_HALF_TAIL; p: full vectors and one pixel more, SB_PX_TAIL):
+ * inlined into one entry, the shapes' register allocation is shared and their loops spill. */
 #define SB_PANEL_NAME SB_TILE_FN(f32_spmm_panel_, PANEL_RB, PANEL_NV)
-#define SB_PANEL_SHAPE(NVC, TAG, FULL, HALF) SB_PANEL_SHAPE2(NVC, TAG, FULL, HALF)
-#define SB_PANEL_SHAPE2(NVC, TAG, FULL, HALF)                                                 \
+#define SB_PANEL_SHAPE(NVC, TAG, FULL, HALF, PX) SB_PANEL_SHAPE2(NVC, TAG, FULL, HALF, PX)
+#define SB_PANEL_SHAPE2(NVC, TAG, FULL, HALF, PX)                                             \
     static __attribute__((noinline)) void SB_CAT(SB_PANEL_NAME, _tile_##NVC##_##TAG)(        \
         const sb_packed *p, int u0, int u1, const float *B, const int32_t *off, int n,       \
         float *C, int64_t ldc, const float *bias, const float *R, int32_t act, float *T)     \
     {                                                                                         \
-        SB_FN(panel_tile)(NVC, FULL, HALF, p, u0, u1, B, off, n, C, ldc, bias, R, act, T);   \
+        SB_FN(panel_tile)(NVC, FULL, HALF, PX, p, u0, u1, B, off, n, C, ldc, bias, R, act,    \
+                          T);                                                                 \
     }
 #if SB_HALF_TAIL
-#define SB_PANEL_TAIL_SHAPES(NVC) SB_PANEL_SHAPE(NVC, 0, 0, 0) SB_PANEL_SHAPE(NVC, t, 0, 1)
+#define SB_PANEL_TAIL_SHAPES(NVC) SB_PANEL_SHAPE(NVC, 0, 0, 0, 0) SB_PANEL_SHAPE(NVC, t, 0, 1, 0)
 #else
-#define SB_PANEL_TAIL_SHAPES(NVC) SB_PANEL_SHAPE(NVC, 0, 0, 0)
+#define SB_PANEL_TAIL_SHAPES(NVC) SB_PANEL_SHAPE(NVC, 0, 0, 0, 0)
 #endif
 SB_PANEL_TAIL_SHAPES(1)
 #if PANEL_NV >= 2
@@ -207,8 +229,31 @@ SB_PANEL_TAIL_SHAPES(2)
 SB_PANEL_TAIL_SHAPES(3)
 SB_PANEL_TAIL_SHAPES(4)
 #endif
-SB_PANEL_SHAPE(PANEL_NV, 1, 1, 0)
+SB_PANEL_SHAPE(PANEL_NV, 1, 1, 0, 0)
 #undef SB_PANEL_TAIL_SHAPES
+#if SB_PX_TAIL
+#if PANEL_NV != 4
+#error "SB_PX_TAIL shapes are written for 4-vector panel tiles"
+#endif
+SB_PANEL_SHAPE(1, p, 1, 0, 1)
+SB_PANEL_SHAPE(2, p, 1, 0, 1)
+SB_PANEL_SHAPE(3, p, 1, 0, 1)
+#define SB_PX_NT (PANEL_NT - VW + 1) /* a tile of PANEL_NV - 1 vectors and one pixel */
+
+/* 1 when nq pixels should run as tiles of SB_PX_NT (nq a multiple of it), by the FMAs a
+ * reduction step issues: a full tile PANEL_RB x PANEL_NV, one of SB_PX_NT pixels
+ * PANEL_RB x (PANEL_NV - 1) + 1, a tail of v vectors PANEL_RB x v, or x (v - 1) + 1 with a
+ * lone pixel in its last vector, but no less than 8 (one vector's 6 accumulators wait on
+ * the FMA latency).  196 pixels (14x14): 4 x 19 against 3 x 24 + 8. */
+SB_ALWAYS int SB_FN(panel_px_tiles)(int nq)
+{
+    const int rem = nq % PANEL_NT, nvt = (rem + VW - 1) / VW;
+    if (rem == 0 || nq % SB_PX_NT) return 0;
+    const int tail = nvt > 1 && rem % VW == 1 ? PANEL_RB * (nvt - 1) + 1 : PANEL_RB * nvt;
+    return nq / SB_PX_NT * (PANEL_RB * (PANEL_NV - 1) + 1) <
+           nq / PANEL_NT * PANEL_RB * PANEL_NV + (tail < 8 ? 8 : tail);
+}
+#endif
 
 void SB_PANEL_NAME(const sb_packed *p, int u0, int u1, const float *B, const int32_t *off,
                    int64_t ldb, int nq, float *C, int64_t ldc, const float *bias,
@@ -222,11 +267,28 @@ void SB_PANEL_NAME(const sb_packed *p, int u0, int u1, const float *B, const int
 #define SB_PANEL_RUN2(NVC, TAG, N)                                                           \
     SB_CAT(SB_PANEL_NAME, _tile_##NVC##_##TAG)(p, u0, u1, B + q0, off, N, C + q0, ldc, bias,  \
                                                R ? R + q0 : 0, act, T)
+#if SB_PX_TAIL
+    if (SB_FN(panel_px_tiles)(nq)) {
+        for (; q0 < nq; q0 += SB_PX_NT) SB_PANEL_RUN(3, p, SB_PX_NT);
+        return;
+    }
+#endif
     for (; nq - q0 >= PANEL_NT; q0 += PANEL_NT) SB_PANEL_RUN(PANEL_NV, 1, PANEL_NT);
-    /* tail: just enough vectors for the remaining pixels (49 of a 7x7 map: 4 zmm, not 8),
-     * the last one half-width when it holds at most VW / 2 of them */
+    /* tail: just enough vectors for the remaining pixels, the last one half-width when it
+     * holds at most VW / 2 of them, or as one pixel more when it holds one (49 of a 7x7
+     * map: 3 zmm and a pixel, not 4 zmm) */
     const int rem = nq - q0, nvt = (rem + VW - 1) / VW;
     const int half = SB_HALF_TAIL && rem - (nvt - 1) * VW <= VW / 2;
+#if SB_PX_TAIL
+    if (nvt > 1 && rem % VW == 1) {
+        switch (nvt - 1) {
+        case 1: SB_PANEL_RUN(1, p, rem); break;
+        case 2: SB_PANEL_RUN(2, p, rem); break;
+        default: SB_PANEL_RUN(3, p, rem); break;
+        }
+        return;
+    }
+#endif
 #if SB_HALF_TAIL
 #define SB_PANEL_TAIL(NVC)                                                                    \
     case NVC:                                                                                 \
@@ -255,4 +317,5 @@ void SB_PANEL_NAME(const sb_packed *p, int u0, int u1, const float *B, const int
 #undef SB_PANEL_RUN2
 #undef SB_PANEL_RUN
 }
+#undef SB_PX_NT
 #undef SB_PANEL_NAME

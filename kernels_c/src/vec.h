@@ -44,6 +44,9 @@ SB_ALWAYS vm v_mask(int n) { return n >= 16 ? (vm)0xFFFF : n <= 0 ? (vm)0 : (vm)
  * runs every 512-bit FMA as two 256-bit halves, so a 49-pixel map's fourth vector cost as
  * much as a full one (ResNet-50's 7x7 1x1 layers ran 1.19-1.25x faster without it). */
 #define SB_HALF_TAIL 1
+/* A panel tile whose last vector would hold one pixel runs it with the rows along the lanes
+ * (panel_spmm.h: one FMA a step for that pixel instead of one per row) */
+#define SB_PX_TAIL 1
 #define VT_LOAD(p) _mm512_castps256_ps512(_mm256_loadu_ps(p))
 #define VT_LOADM(p, mk) _mm512_castps256_ps512(_mm256_maskz_loadu_ps((__mmask8)(mk), (p)))
 #define VT_FMA(a, b, c) _mm512_castps256_ps512(_mm256_fmadd_ps(                        \
@@ -78,6 +81,7 @@ SB_ALWAYS vm v_mask(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 #define SB_HALF_TAIL 0 /* a 256-bit FMA is the whole vector */
+#define SB_PX_TAIL 0
 #define VT_LOAD V_LOAD
 #define VT_LOADM V_LOADM
 #define VT_FMA V_FMA
@@ -104,6 +108,7 @@ typedef int vm;
 #define V_EVEN(a, b) ((void)(b), (a))
 SB_ALWAYS vm v_mask(int n) { return n > 0; }
 #define SB_HALF_TAIL 0
+#define SB_PX_TAIL 0
 #define VT_LOAD V_LOAD
 #define VT_LOADM V_LOADM
 #define VT_FMA V_FMA
