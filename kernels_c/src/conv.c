@@ -102,22 +102,27 @@ static int is_pointwise(int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t 
  * at stride 2; cs k=4 1.03-1.035x, 0.98-0.99x, 0.974x, 0.97-1.02x; then with the rule, 28x28
  * and 14x14 only: dense 1.05-1.07x, cs k=4 1.00-1.06x, nm 1:4 1.02-1.04x, unstructured 75 %
  * 1.00-1.05x, block 1x16 75 % 0.97-1.03x, unstructured 90 % 0.97-1.02x (so not below).
- * One thread only: on two, where each thread stages half the planes and reads all of
- * them, kw copies cross between the cores' caches instead of one (dense 0.95-1.03x, cs k=4
- * 0.75-1.01x, with or without the compaction).  Counted in 8-pixel units, with the
+ * On two threads, where each thread stages half the planes and reads all of them, kw
+ * copies cross between the cores' caches instead of one (Zen 4: dense 0.95-1.03x, cs k=4
+ * 0.75-1.01x, with or without the compaction), so only a weight that stores at least
+ * SB_COLUMNS_MIN_DENSITY_TEAM of its values takes them there: Zen 5, 2 threads, A/B in one
+ * process, 3x3 stride 1 at 56x56 / 28x28 / 14x14 / 7x7: dense 0.99 / 1.03 / 1.08 / 1.21x,
+ * cs k=4 0.98-1.00x, block 1x16 75 % 0.84-0.94x (1.08x at 7x7); whole ResNet-50 dense
+ * 1.024x at 2 threads (1 thread: 0.999x, unchanged).  Counted in 8-pixel units, with the
  * half-width tails, the rule also takes 7x7 maps (49 against 63 pixels): dense 1.12-1.13x,
  * block 1x16 75 % 1.09x, cs k=4 1.06x.  Earlier, on ResNet-50 (cs k=4 /
  * unstructured 90 %), shifted beat im2col and 64-byte aligned rows on every 3x3 layer and
  * direct beat both on misaligned 1x1 layers. */
 #define SB_COLUMNS_MIN_WASTE 0.05
 #define SB_COLUMNS_MIN_DENSITY 0.2
+#define SB_COLUMNS_MIN_DENSITY_TEAM 0.7
 int sb_auto_layout(int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw,
                    int32_t h, int32_t w, double density, int32_t threads)
 {
     if (is_pointwise(kh, kw, sh, sw, ph, pw)) return SB_LAYOUT_DIRECT;
     const int64_t ho = (h + 2 * ph - kh) / sh + 1, wo = (w + 2 * pw - kw) / sw + 1;
-    if (threads != 1 || sh != 1 || sw != 1 || ho < 1 || wo < 1 ||
-        !(density >= SB_COLUMNS_MIN_DENSITY))
+    if (sh != 1 || sw != 1 || ho < 1 || wo < 1 ||
+        !(density >= (threads == 1 ? SB_COLUMNS_MIN_DENSITY : SB_COLUMNS_MIN_DENSITY_TEAM)))
         return SB_LAYOUT_SHIFTED;
     const int64_t exact = (ho * wo + 7) / 8, shifted = (ho * (wo + kw - 1) + 7) / 8;
     return shifted >= exact * (1.0 + SB_COLUMNS_MIN_WASTE) ? SB_LAYOUT_COLUMNS : SB_LAYOUT_SHIFTED;
