@@ -86,7 +86,7 @@ class DepthwiseConv:
                 self.weight.shape[2], self.weight.shape[3], self.stride, self.padding,
                 ACTIVATIONS[self.act], threads, ISAS.index(self.isa), err, _ERRLEN)
 
-        def run() -> None:
+        def run(_alive: tuple = (x, y)) -> None:  # args point into these: keep them
             if lib.sb_depthwise_conv2d(*args):
                 raise ValueError(f"kernels_c depthwise: {ffi.string(err).decode()}")
 

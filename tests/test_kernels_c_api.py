@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import shutil
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -369,3 +371,22 @@ def test_a_bound_call_reruns_on_what_its_buffers_hold_now() -> None:
     assert torch.allclose(dw_out, ref, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="channels"):  # binding checks like a call
         conv.bind(torch.randn(1, 4, 9, 9), 1, out=out)
+
+
+def test_bound_calls_keep_their_tensors_alive() -> None:
+    """A bound call (conv and depthwise) points into its input and output, so it holds them:
+    dropping the caller's references cannot leave it writing into freed memory (an A/B
+    script that rebound its names did, and glibc aborted on the corrupted heap)."""
+    from kernels_c.depthwise import DepthwiseConv
+
+    pattern, weight = _masked("dense", (4, 3, 3, 3))
+    conv = kernels_c.prepare(weight, pattern=pattern, padding=1)
+    depthwise = DepthwiseConv(torch.randn(3, 1, 3, 3), None, 1, 1, "relu")
+    for layer, shape in ((conv, (1, 4, 8, 8)), (depthwise, (1, 3, 8, 8))):
+        x, out = torch.randn(1, 3, 8, 8), torch.empty(shape)
+        alive = [weakref.ref(x), weakref.ref(out)]
+        run = layer.bind(x, 1, out=out)
+        del x, out
+        gc.collect()
+        assert all(ref() is not None for ref in alive), type(layer).__name__
+        run()
