@@ -3,6 +3,7 @@
  * its planes in a zeroed scratch buffer of its own. */
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 #include "depthwise.h"
 #include "dwconv.h"
 #include "epilogue.h"
@@ -36,8 +37,11 @@ int sb_depthwise_conv2d(const float *x, const float *w, const float *bias, float
     int failed = 0;
 #pragma omp parallel num_threads(threads) reduction(| : failed)
     {
-        float *scratch = calloc((size_t)scratch_floats, sizeof(float)); /* zeroed: dwconv.h */
+        /* zeroed (dwconv.h), rows on cache lines */
+        const size_t bytes = ((size_t)scratch_floats * sizeof(float) + 63) / 64 * 64;
+        float *scratch = aligned_alloc(64, bytes);
         if (!scratch) failed = 1;
+        else memset(scratch, 0, bytes);
 #pragma omp for schedule(static)
         for (int64_t p = 0; p < planes; ++p) {
             if (!scratch) continue;

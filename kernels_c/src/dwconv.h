@@ -8,9 +8,16 @@
 /* Every ISA's widest tile of output columns divides this many floats (the scratch bound). */
 #define SB_DW_TILE 64
 
-/* floats per staged phase row: whole tiles of `tile` output columns, plus the taps' reach */
+/* Staged rows start on a cache line: the scratch is 64-byte aligned and every phase row is
+ * a whole number of SB_DW_ALIGN floats. */
+#define SB_DW_ALIGN 16
+
+/* floats per staged phase row: whole tiles of `tile` output columns, plus the taps' reach,
+ * rounded up to SB_DW_ALIGN (so a tile's taps may read one aligned vector past the tile,
+ * dwconv2d_chw.h) */
 static inline int64_t sb_dw_phase_len(int wo, int kw, int s, int tile) {
-    return (int64_t)(wo + tile - 1) / tile * tile + (kw - 1) / s;
+    const int64_t len = (int64_t)(wo + tile - 1) / tile * tile + (kw - 1) / s;
+    return (len + SB_DW_ALIGN - 1) / SB_DW_ALIGN * SB_DW_ALIGN;
 }
 
 /* column phases a staged row holds: taps read phases dw % s < min(s, kw) */

@@ -35,6 +35,10 @@ typedef __mmask16 vm;
 #define V_ADD(a, b) _mm512_add_ps((a), (b))
 #define V_MAX(a, b) _mm512_max_ps((a), (b))
 #define V_MIN(a, b) _mm512_min_ps((a), (b))
+/* lanes k .. k + VW - 1 of the 2*VW floats lo:hi (a row shifted left by k < VW lanes) */
+#define SB_HAS_ALIGNR 1
+#define V_ALIGNR(hi, lo, k) _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(hi), \
+                                                                    _mm512_castps_si512(lo), (k)))
 /* the even lanes of the 2*VW floats a:b (one phase of a stride-2 row) */
 #define V_EVEN(a, b) _mm512_permutex2var_ps((a), _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, \
                                             16, 18, 20, 22, 24, 26, 28, 30), (b))
@@ -82,6 +86,7 @@ SB_ALWAYS vm v_mask(int n) {
 }
 #define SB_HALF_TAIL 0 /* a 256-bit FMA is the whole vector */
 #define SB_PX_TAIL 0
+#define SB_HAS_ALIGNR 0 /* no cross-lane shift: taps load unaligned */
 #define VT_LOAD V_LOAD
 #define VT_LOADM V_LOADM
 #define VT_FMA V_FMA
@@ -109,6 +114,7 @@ typedef int vm;
 SB_ALWAYS vm v_mask(int n) { return n > 0; }
 #define SB_HALF_TAIL 0
 #define SB_PX_TAIL 0
+#define SB_HAS_ALIGNR 0 /* no cross-lane shift: taps load unaligned */
 #define VT_LOAD V_LOAD
 #define VT_LOADM V_LOADM
 #define VT_FMA V_FMA
