@@ -90,7 +90,7 @@ SB_ALWAYS void SB_FN(dw_rows)(const float *st, int64_t len, const float *w, floa
 #if SB_HAS_ALIGNR
             if (shifts) {
                 for (int dh = 0; dh < kh; ++dh)
-                    for (int p = 0; p < (s < kw ? s : kw); ++p) {
+                    for (int p = 0; p < sb_dw_phases(kw, s); ++p) {
                         const float *src = top + dh * row + p * len + j0;
                         vf a[DW_NV_MAX + 1];
                         for (int v = 0; v <= nv; ++v) a[v] = V_LOAD(src + v * VW);

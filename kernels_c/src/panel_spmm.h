@@ -240,6 +240,10 @@ SB_PANEL_SHAPE(2, p, 1, 0, 1)
 SB_PANEL_SHAPE(3, p, 1, 0, 1)
 #define SB_PX_NT (PANEL_NT - VW + 1) /* a tile of PANEL_NV - 1 vectors and one pixel */
 
+/* 1 when a tail of rem < PANEL_NT pixels ends in a lone pixel after whole vectors: it runs
+ * as a `p` shape (those vectors and one pixel more) */
+SB_ALWAYS int SB_FN(panel_lone_pixel)(int rem) { return rem > VW && rem % VW == 1; }
+
 /* 1 when nq pixels should run as tiles of SB_PX_NT (nq a multiple of it), by the FMAs a
  * reduction step issues: a full tile PANEL_RB x PANEL_NV, one of SB_PX_NT pixels
  * PANEL_RB x (PANEL_NV - 1) + 1, a tail of v vectors PANEL_RB x v, or x (v - 1) + 1 with a
@@ -249,7 +253,7 @@ SB_ALWAYS int SB_FN(panel_px_tiles)(int nq)
 {
     const int rem = nq % PANEL_NT, nvt = (rem + VW - 1) / VW;
     if (rem == 0 || nq % SB_PX_NT) return 0;
-    const int tail = nvt > 1 && rem % VW == 1 ? PANEL_RB * (nvt - 1) + 1 : PANEL_RB * nvt;
+    const int tail = SB_FN(panel_lone_pixel)(rem) ? PANEL_RB * (nvt - 1) + 1 : PANEL_RB * nvt;
     return nq / SB_PX_NT * (PANEL_RB * (PANEL_NV - 1) + 1) <
            nq / PANEL_NT * PANEL_RB * PANEL_NV + (tail < 8 ? 8 : tail);
 }
@@ -280,7 +284,7 @@ void SB_PANEL_NAME(const sb_packed *p, int u0, int u1, const float *B, const int
     const int rem = nq - q0, nvt = (rem + VW - 1) / VW;
     const int half = SB_HALF_TAIL && rem - (nvt - 1) * VW <= VW / 2;
 #if SB_PX_TAIL
-    if (nvt > 1 && rem % VW == 1) {
+    if (SB_FN(panel_lone_pixel)(rem)) {
         switch (nvt - 1) {
         case 1: SB_PANEL_RUN(1, p, rem); break;
         case 2: SB_PANEL_RUN(2, p, rem); break;
